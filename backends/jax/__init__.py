@@ -1,0 +1,58 @@
+"""JAX: a pure loss function, jax.value_and_grad, optax; the step jitted, eager, or the whole loop scanned."""
+
+NAME = "jax"
+DISPLAY_NAME = "JAX"
+IMPORT_NAME = "jax"
+ENVIRONMENT = "shared"
+VARIANTS = {
+    "jax": "jax.value_and_grad, the step compiled with jax.jit",
+    "jax-nojit": "the same step without jit, dispatched op by op",
+    "jax-scan": "the whole training loop compiled as one jax.lax.scan (its losses come back at the end)",
+}
+SUPPORTS_GPU = True
+SUPPORTS_FLOAT64 = True  # through jax_enable_x64, switched on by train() for float64 problems
+
+
+def version():
+    import jax
+    return jax.__version__
+
+
+def _gpu():
+    import jax
+    try:
+        return jax.devices("gpu")[0]
+    except RuntimeError:  # no GPU backend: a CPU-only jaxlib, or no device visible
+        return None
+
+
+def gpu_name():
+    gpu = _gpu()
+    return gpu.device_kind if gpu is not None else None
+
+
+def synchronize(device):
+    import jax
+    # JAX dispatches asynchronously: wait for every array still being computed.
+    jax.block_until_ready(jax.live_arrays())
+
+
+def set_threads(n):
+    """XLA has no thread-count setting: its CPU client sizes its thread pool from the CPUs the process
+    may run on when the client is created (at the first op; XLA_FLAGS' --xla_cpu_multi_thread_eigen=false
+    no longer changes that). So restrict the affinity of this thread, which creates the client, to n of
+    its CPUs; threads started afterwards inherit it. Must run before the first JAX op."""
+    import os
+    if not hasattr(os, "sched_setaffinity"):  # macOS, Windows: nothing to do
+        return
+    cpus = sorted(os.sched_getaffinity(0))
+    if 0 < n < len(cpus):
+        os.sched_setaffinity(0, cpus[:n])
+
+
+def peak_device_memory(device):
+    if device != "gpu":
+        return None
+    gpu = _gpu()
+    stats = gpu.memory_stats() if gpu is not None else None
+    return stats.get("peak_bytes_in_use") if stats else None

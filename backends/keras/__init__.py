@@ -1,0 +1,108 @@
+"""Keras 3: a Sequential model trained with compile() and fit(), on the JAX, PyTorch or TensorFlow backend."""
+
+NAME = "keras"
+DISPLAY_NAME = "Keras"
+IMPORT_NAME = "keras"
+ENVIRONMENT = "shared"
+VARIANTS = {
+    "keras": "compile() + fit() on the environment's Keras backend (KERAS_BACKEND, else Keras' default)",
+    "keras-jax": "compile() + fit() on the JAX backend (jit-compiled train step)",
+    "keras-torch": "compile() + fit() on the PyTorch backend (eager train step)",
+    "keras-tensorflow": "compile() + fit() on the TensorFlow backend (tf.function train step)",
+}
+VARIANT_ENVIRONMENT = {
+    "keras-jax": {"KERAS_BACKEND": "jax"},
+    "keras-torch": {"KERAS_BACKEND": "torch"},
+    "keras-tensorflow": {"KERAS_BACKEND": "tensorflow"},
+}
+SUPPORTS_GPU = True
+SUPPORTS_FLOAT64 = True
+
+
+def _backend():
+    import keras
+    return keras.backend.backend()
+
+
+def version():
+    import importlib.metadata
+    import keras
+    backend = keras.backend.backend()
+    framework = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}.get(backend)
+    detail = f"{backend} backend"
+    if framework:
+        import importlib
+        detail += f", {framework} {importlib.import_module(framework).__version__}"
+    return f"{keras.__version__} ({detail})"
+
+
+def gpu_name():
+    backend = _backend()
+    if backend == "jax":
+        import jax
+        try:
+            return jax.devices("gpu")[0].device_kind
+        except RuntimeError:  # no GPU platform in this jaxlib, or no device
+            return None
+    if backend == "torch":
+        import torch
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    if backend == "tensorflow":
+        import tensorflow as tf
+        gpus = tf.config.list_physical_devices("GPU")
+        if not gpus:
+            return None
+        return tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+    return None
+
+
+def synchronize(device):
+    if device != "gpu":
+        return  # every backend computes synchronously enough on the CPU once a loss is read back
+    backend = _backend()
+    if backend == "jax":
+        import jax
+        for array in jax.live_arrays():  # JAX has no device-wide barrier: wait for every live result
+            array.block_until_ready()
+    elif backend == "torch":
+        import torch
+        torch.cuda.synchronize()
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        tf.test.experimental.sync_devices()
+
+
+def set_threads(n):
+    backend = _backend()
+    if backend == "torch":
+        import torch
+        torch.set_num_threads(n)
+        try:
+            torch.set_num_interop_threads(n)
+        except RuntimeError:  # only settable before torch's first parallel work
+            pass
+    elif backend == "tensorflow":
+        import tensorflow as tf
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(n)
+            tf.config.threading.set_inter_op_parallelism_threads(n)
+        except RuntimeError:  # TensorFlow's runtime already started: it read TF_NUM_INTRAOP_THREADS instead
+            pass
+    # JAX: XLA reads its CPU threads only from XLA_FLAGS, which the worker sets before the import.
+
+
+def peak_device_memory(device):
+    if device != "gpu":
+        return None
+    backend = _backend()
+    if backend == "jax":
+        import jax
+        stats = jax.devices("gpu")[0].memory_stats() or {}
+        return stats.get("peak_bytes_in_use")
+    if backend == "torch":
+        import torch
+        return torch.cuda.max_memory_allocated()
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    return None

@@ -1,0 +1,118 @@
+"""The 3-zone classifier in Keras 3.
+
+What a Keras user writes: a Sequential model, compile() with a loss and an optimizer, then fit(). Keras
+tutorials have no hand-written update loop, so the course's manual-sgd is keras.optimizers.SGD with the
+course's schedule as a LearningRateSchedule. The same code runs on the JAX, PyTorch or TensorFlow backend.
+"""
+
+import keras
+from keras import layers, ops
+
+from tasks.classifier import Result
+
+
+class BatchLoss(keras.metrics.Metric):
+    """The loss of the latest batch, computed from the predictions made before the update.
+
+    Keras' own logs["loss"] is the running mean over the epoch; recovering each batch from it
+    (mean_i * i - mean_(i-1) * (i-1)) loses digits as i grows, so this metric reports the batch itself.
+    """
+
+    def __init__(self, loss_fn, name="batch_loss"):
+        super().__init__(name=name)
+        self.loss_fn = loss_fn
+        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        self.value.assign(self.loss_fn(y_true, y_pred))
+
+    def result(self):
+        return ops.convert_to_tensor(self.value)
+
+
+class LossHistory(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.losses = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(logs["batch_loss"])
+
+
+def course_schedule(problem):
+    """The course's step decay as Keras' piecewise-constant schedule, its values taken from the spec."""
+    rates = [problem.learning_rate(i) for i in range(problem.steps)]
+    changes = [i for i in range(1, problem.steps) if rates[i] != rates[i - 1]]
+    if not changes:  # a short run that ends before the first decay
+        return rates[0]
+    # Typed values: TensorFlow would turn a Python 0.05 into a float32 constant, even in a float64 run.
+    values = [ops.convert_to_tensor(rate, dtype=keras.config.floatx()) for rate in
+              [rates[0]] + [rates[i] for i in changes]]
+    # PiecewiseConstantDecay uses values[k] while step <= boundaries[k]; Keras counts steps from 0.
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries=[i - 1 for i in changes], values=values)
+
+
+def make_optimizer(problem):
+    h = problem.recipe.hyper
+    name = problem.recipe.name
+    if name == "manual-sgd":
+        return keras.optimizers.SGD(learning_rate=course_schedule(problem), momentum=0.0, nesterov=False)
+    if name == "sgd-momentum":
+        return keras.optimizers.SGD(learning_rate=h["lr"], momentum=h["momentum"], nesterov=False)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=h["lr"], beta_1=h["beta1"], beta_2=h["beta2"],
+                                     epsilon=h["eps"], amsgrad=False)
+    if name == "adadelta":
+        return keras.optimizers.Adadelta(learning_rate=h["lr"], rho=h["rho"], epsilon=h["eps"])
+    raise ValueError(f"no optimizer for recipe {name}")
+
+
+def notes_for(problem):
+    backend = keras.backend.backend()
+    notes = [f"Keras runs on its {backend} backend."]
+    name = problem.recipe.name
+    if name == "manual-sgd":
+        notes.append("Keras has no hand-written loop: keras.optimizers.SGD applies the update itself, "
+                     "with the course's schedule as a PiecewiseConstantDecay.")
+    elif name == "sgd-momentum":
+        notes.append("Keras folds the learning rate into the velocity (v <- momentum * v - lr * g; "
+                     "p <- p + v): the same steps as the reference for a constant lr, rounded differently.")
+    elif name == "adam":
+        notes.append("Keras' Adam adds epsilon to sqrt(v) before bias correction ('epsilon hat'), "
+                     "an effective epsilon of eps * sqrt(1 - beta2^t) in the reference's formula.")
+    return notes
+
+
+def train(problem, device, variant):
+    # Keras builds weights, optimizer slots and metrics in floatx: set it before building anything.
+    keras.config.set_floatx(problem.precision)
+    if keras.backend.backend() == "jax" and problem.precision == "float64":
+        import jax
+        jax.config.update("jax_enable_x64", True)  # without it JAX silently computes float64 in float32
+
+    # "cpu", not "cpu:0": Keras' torch backend would copy each weight to "cpu:0" and lose its gradient.
+    with keras.device("gpu:0" if device == "gpu" else "cpu"):
+        model = keras.Sequential([
+            keras.Input(shape=(2,)),
+            layers.Dense(12, activation="relu"),
+            layers.Dense(3),
+        ])
+        # Keras' Dense kernels are (in, out), the spec's layout: the weights load as they are.
+        model.layers[0].set_weights([problem.params["W1"], problem.params["b1"]])
+        model.layers[1].set_weights([problem.params["W2"], problem.params["b2"]])
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=make_optimizer(problem), loss=loss, metrics=[BatchLoss(loss)])
+
+        # One fit() per epoch of the spec's batch order; shuffle=False keeps that order.
+        steps_per_epoch = len(problem.x_train) // problem.batch_size
+        for epoch, start in enumerate(range(0, problem.steps, steps_per_epoch)):
+            rows = problem.batches[start:start + steps_per_epoch].reshape(-1)
+            history = LossHistory()
+            model.fit(problem.x_train[rows], problem.y_train[rows], batch_size=problem.batch_size,
+                      initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[history])
+            yield history.losses
+
+        val_logits = model.predict(problem.x_val, batch_size=len(problem.x_val), verbose=0)
+    (W1, b1), (W2, b2) = model.layers[0].get_weights(), model.layers[1].get_weights()
+    return Result(params={"W1": W1, "b1": b1, "W2": W2, "b2": b2}, val_logits=val_logits,
+                  notes=notes_for(problem))

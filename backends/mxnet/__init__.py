@@ -1,0 +1,58 @@
+"""Apache MXNet 1.9.1, the last release: imperative NDArray + autograd, and Gluon hybridized into a graph."""
+
+NAME = "mxnet"
+DISPLAY_NAME = "MXNet"
+IMPORT_NAME = "mxnet"
+# MXNet 1.9.1 uses np.bool, which numpy 1.24 removed: it needs a numpy the other backends cannot share.
+ENVIRONMENT = "mxnet"
+VARIANTS = {
+    "mxnet": "imperative: NDArray + autograd by hand, Gluon blocks + gluon.Trainer run op by op",
+    "mxnet-hybrid": "the same Gluon network after net.hybridize(static_alloc=True, static_shape=True): one cached graph",
+}
+SUPPORTS_GPU = True
+SUPPORTS_FLOAT64 = True
+
+
+def version():
+    import mxnet
+    return mxnet.__version__
+
+
+def gpu_name():
+    import mxnet as mx
+    try:
+        if mx.context.num_gpus() == 0:
+            return None
+    except mx.base.MXNetError:  # a CUDA build on a machine without a usable driver
+        return None
+    # MXNet has no call that names a device; ask the driver, or fall back to a generic name.
+    import subprocess
+    try:
+        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader", "--id=0"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        names = ""
+    return names.splitlines()[0] if names else "GPU 0"
+
+
+def synchronize(device):
+    import mxnet as mx
+    mx.nd.waitall()  # MXNet's engine runs ops asynchronously on every device, the CPU included
+
+
+def set_threads(n):
+    # MXNet reads OMP_NUM_THREADS (threads per operator) and MXNET_CPU_WORKER_NTHREADS (engine workers)
+    # when it loads; the worker sets both before the import. This also resets the OpenMP count.
+    import ctypes
+    import mxnet as mx
+    mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(n)))
+
+
+def peak_device_memory(device):
+    if device != "gpu":
+        return None
+    import mxnet as mx
+    # MXNet keeps no peak counter. Its pooled allocator keeps what it once allocated, so the memory
+    # in use on the device at the end (CUDA context and other processes included) approximates the peak.
+    free, total = mx.context.gpu_memory_info(0)
+    return total - free

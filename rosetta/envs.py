@@ -1,0 +1,117 @@
+"""Environments: which interpreter runs each backend, whether its framework is installed, and setup.
+
+Backends that agree on numpy share the project's environment (the interpreter running rosetta).
+A backend that cannot (MXNet 1.9.1 needs numpy < 1.24) declares an environment of its own, a virtual
+environment under .envs/<name> that `rosetta setup <name>` builds with venv + pip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rosetta.errors import UsageError
+from rosetta.registry import ROOT, Backend
+
+FIND_SPEC = "import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)"
+# Installed first on a CPU machine: with torch already there, no other package can pull a CUDA build.
+INSTALL_FIRST = ("torch",)
+
+
+def envs_dir() -> Path:
+    return Path(os.environ.get("ROSETTA_ENVS", ROOT / ".envs"))
+
+
+def interpreter(backend: Backend) -> Path:
+    """ROSETTA_PYTHON_<NAME> overrides; otherwise this interpreter, or the backend's own venv."""
+    override = os.environ.get(f"ROSETTA_PYTHON_{backend.name.upper().replace('-', '_')}")
+    if override:
+        return Path(override)
+    if backend.environment == "shared":
+        return Path(sys.executable)
+    return envs_dir() / backend.environment / "bin" / "python"
+
+
+def is_installed(backend: Backend) -> bool:
+    python = interpreter(backend)
+    if python == Path(sys.executable):
+        import importlib.util
+        return importlib.util.find_spec(backend.import_name) is not None
+    if not python.exists():
+        return False
+    return subprocess.run([str(python), "-c", FIND_SPEC, backend.import_name],
+                          capture_output=True, timeout=60).returncode == 0
+
+
+def install_hint(backend: Backend) -> str:
+    return f"rosetta setup {backend.name}"
+
+
+def worker_environment(backend: Backend, variant: str, threads: int | None) -> dict:
+    """The worker's environment: the project on the path, the variant's settings, thread limits."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(backend.variant_environment.get(variant, {}))
+    if threads:
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "MXNET_CPU_WORKER_NTHREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+            env[var] = str(threads)
+        env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS"),
+                                                  "--xla_cpu_multi_thread_eigen=false",
+                                                  f"intra_op_parallelism_threads={threads}"]))
+    return env
+
+
+# ------------------------------------------------------------------------------------------- setup
+
+def _stamp_path(backend: Backend, gpu: bool) -> Path:
+    return envs_dir() / "stamps" / f"{backend.name}-{'gpu' if gpu else 'cpu'}.json"
+
+
+def _fingerprint(backend: Backend, requirements: Path, python: Path) -> str:
+    text = requirements.read_text() if requirements else ""
+    return hashlib.sha256(f"{text}\n{python}\n{sys.version}".encode()).hexdigest()
+
+
+def setup(backend: Backend, gpu: bool = False, force: bool = False, say=print) -> str:
+    """Install what a backend's requirements file names into its environment; skip when nothing changed."""
+    if backend.problem:
+        raise UsageError(f"backend {backend.name!r} cannot be set up: {backend.problem}")
+    requirements = backend.requirements(gpu)
+    python = interpreter(backend)
+    stamp = _stamp_path(backend, gpu)
+    fingerprint = _fingerprint(backend, requirements, python)
+    if not force and stamp.exists() and is_installed(backend):
+        if json.loads(stamp.read_text()).get("fingerprint") == fingerprint:
+            return "up to date"
+    if backend.environment != "shared" and not python.exists():
+        say(f"creating the virtual environment {python.parent.parent}")
+        _run([sys.executable, "-m", "venv", str(python.parent.parent)])
+    if requirements and _has_requirements(requirements):
+        say(f"installing {requirements.relative_to(ROOT) if requirements.is_relative_to(ROOT) else requirements}"
+            f" into {python}")
+        _run([str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)])
+    if not is_installed(backend):
+        raise UsageError(f"{backend.import_name} is still not importable by {python} after installing "
+                         f"{requirements}; see pip's output above")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps({"fingerprint": fingerprint, "python": str(python)}))
+    return "installed"
+
+
+def setup_order(backends: list[Backend]) -> list[Backend]:
+    return sorted(backends, key=lambda b: (b.name not in INSTALL_FIRST, b.name))
+
+
+def _has_requirements(path: Path) -> bool:
+    return any(line.strip() and not line.strip().startswith("#") for line in path.read_text().splitlines())
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        raise UsageError(f"command failed with exit code {result.returncode}: {' '.join(command)}")

@@ -1,0 +1,239 @@
+"""Reports of a run, rebuilt from results.jsonl alone: results.csv, report.md and PNG plots.
+
+Agreement with the numpy reference is judged here, where every backend's loss curve is at hand: each
+record is compared with the numpy record of the same task, recipe, precision, size, seed and steps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rosetta.registry import TASKS
+from rosetta.results import read_records
+
+REFERENCE = "numpy"
+SAME_PROBLEM = ("task", "recipe", "precision", "size", "seed", "steps")
+
+
+def _task_constant(task: str, name: str, default):
+    module = TASKS.get(task)
+    return getattr(importlib.import_module(module), name, default) if module else default
+
+
+def relative_deviation(losses, reference) -> np.ndarray:
+    n = min(len(losses), len(reference))
+    a, b = np.asarray(losses[:n], dtype=np.float64), np.asarray(reference[:n], dtype=np.float64)
+    return np.abs(a - b) / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
+
+
+def agreement(record: dict, references: dict) -> dict:
+    """Max relative deviation of the loss curve from numpy's, over the first steps and over all."""
+    if record.get("status") != "ok" or not record.get("losses"):
+        return {}
+    if record["backend"] == REFERENCE:
+        return {"agreement": "reference"}
+    reference = references.get(tuple(record.get(k) for k in SAME_PROBLEM))
+    if reference is None:
+        return {"agreement": "no numpy run to compare"}
+    first = _task_constant(record["task"], "AGREEMENT_STEPS", 200)
+    tolerance = _task_constant(record["task"], "AGREEMENT_TOLERANCE", {}).get(record["precision"])
+    deviation = relative_deviation(record["losses"], reference["losses"])
+    head = float(deviation[:first].max())
+    return {"agreement": "agrees" if tolerance is not None and head <= tolerance else "DIFFERS",
+            "max_rel_dev_head": head, "max_rel_dev_all": float(deviation.max()), "head_steps": first}
+
+
+def references_of(records: list[dict]) -> dict:
+    return {tuple(r.get(k) for k in SAME_PROBLEM): r for r in records
+            if r["backend"] == REFERENCE and r.get("status") == "ok" and r.get("device") == "cpu"}
+
+
+def summary(records: list[dict]) -> pd.DataFrame:
+    references = references_of(records)
+    rows = []
+    for r in records:
+        metrics = r.get("metrics") or {}
+        agree = agreement(r, references)
+        rows.append({
+            "task": r["task"], "backend": r["backend"], "variant": r.get("variant"), "device": r.get("device"),
+            "recipe": r.get("recipe"), "precision": r.get("precision"), "status": r.get("status"),
+            "verdict": r.get("verdict"),
+            "val_accuracy": metrics.get("val_accuracy"), "final_loss": metrics.get("final_loss"),
+            "agreement": agree.get("agreement"), "max_rel_dev_head": agree.get("max_rel_dev_head"),
+            "max_rel_dev_all": agree.get("max_rel_dev_all"),
+            "import_s": r.get("import_s"), "first_step_s": r.get("first_step_s"),
+            "step_median_ms": _ms(r.get("step_median_s")), "step_iqr_ms": _ms(r.get("step_iqr_s")),
+            "train_s": r.get("train_s"), "samples_per_s": r.get("samples_per_s"),
+            "peak_rss_mb": _mb(r.get("peak_rss_bytes")), "peak_device_mb": _mb(r.get("peak_device_bytes")),
+            "framework_version": r.get("framework_version"), "steps": r.get("steps"), "size": r.get("size"),
+        })
+    return pd.DataFrame(rows)
+
+
+def _ms(seconds):
+    return None if seconds is None else seconds * 1e3
+
+
+def _mb(n):
+    return None if n is None else n / 2**20
+
+
+DISPLAY_COLUMNS = {
+    "backend": "backend", "variant": "variant", "device": "device", "recipe": "recipe",
+    "precision": "precision", "verdict": "verdict", "val_accuracy": "val acc", "agreement": "vs numpy",
+    "max_rel_dev_head": "rel dev", "import_s": "import s", "first_step_s": "1st step s",
+    "step_median_ms": "step ms", "step_iqr_ms": "IQR ms", "train_s": "train s",
+    "samples_per_s": "samples/s", "peak_rss_mb": "peak RSS MB",
+}
+
+
+TERMINAL_COLUMNS = ("variant", "device", "recipe", "precision", "verdict", "val_accuracy", "agreement",
+                    "max_rel_dev_head", "step_median_ms", "samples_per_s", "train_s", "peak_rss_mb")
+
+
+def display_table(frame: pd.DataFrame, columns=tuple(DISPLAY_COLUMNS)) -> pd.DataFrame:
+    """The comparison table as people read it: short headers, rounded numbers, blanks for n/a."""
+    table = frame[list(columns)].rename(columns=DISPLAY_COLUMNS).copy()
+    formats = {"val acc": "{:.2%}", "rel dev": "{:.1e}", "import s": "{:.2f}",
+               "1st step s": "{:.3f}", "step ms": "{:.3f}", "IQR ms": "{:.3f}", "train s": "{:.2f}",
+               "samples/s": "{:,.0f}", "peak RSS MB": "{:.0f}"}
+    for column, fmt in formats.items():
+        if column in table:
+            table[column] = table[column].map(lambda v, f=fmt: "" if v is None or pd.isna(v) else f.format(v))
+    return table.fillna("")
+
+
+def metrics_table(records: list[dict]) -> pd.DataFrame:
+    rows = []
+    for r in records:
+        m = r.get("metrics") or {}
+        for k, (p, rc, auc) in enumerate(zip(m.get("precision", []), m.get("recall", []), m.get("auc", []))):
+            rows.append({"variant": r.get("variant"), "device": r.get("device"), "recipe": r.get("recipe"),
+                         "precision": r.get("precision"), "class": k, "precision (class)": round(p, 4),
+                         "recall": round(rc, 4), "AUC (one vs rest)": round(auc, 5)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------- plots
+
+def plot_loss_curves(records: list[dict], path: Path, window: int = 25) -> Path | None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ran = [r for r in records if r.get("status") == "ok" and r.get("losses")]
+    if not ran:
+        return None
+    panels = sorted({(r["task"], r["recipe"], r["precision"]) for r in ran})
+    columns = min(len(panels), 2)
+    rows = -(-len(panels) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4 * rows), squeeze=False)
+    for ax, (task, recipe, precision) in zip(axes.flat, panels):
+        curves = [r for r in ran if (r["task"], r["recipe"], r["precision"]) == (task, recipe, precision)]
+        for i, r in enumerate(curves):
+            losses = np.asarray(r["losses"], dtype=np.float64)
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid") if len(losses) > window else losses
+            # Curves that agree lie on top of each other: vary width and dashes so each stays visible.
+            ax.plot(np.arange(len(smooth)) + 1, smooth, lw=2.5 - 1.6 * i / max(len(curves) - 1, 1),
+                    ls=["-", "--", ":", "-."][i % 4], label=f"{r['variant']} ({r['device']})")
+        ax.set_yscale("log")
+        ax.set_title(f"{task} / {recipe} / {precision} (mean of {window} steps)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def plot_deviation(records: list[dict], path: Path) -> Path | None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    references = references_of(records)
+    pairs = [(r, references.get(tuple(r.get(k) for k in SAME_PROBLEM))) for r in records
+             if r.get("status") == "ok" and r.get("losses") and r["backend"] != REFERENCE]
+    pairs = [(r, ref) for r, ref in pairs if ref is not None]
+    if not pairs:
+        return None
+    figure, ax = plt.subplots(figsize=(9, 4.5))
+    for r, ref in pairs:
+        deviation = relative_deviation(r["losses"], ref["losses"])
+        ax.plot(np.arange(len(deviation)) + 1, np.maximum(deviation, 1e-18), lw=1,
+                label=f"{r['variant']} {r['recipe']} {r['precision']} ({r['device']})")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("|loss - numpy loss| / numpy loss")
+    ax.set_title("Deviation of each loss curve from the numpy reference (same data, weights, batches)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+# ----------------------------------------------------------------------------------------- writers
+
+def environment_lines(records: list[dict]) -> list[str]:
+    machine = next((r["machine"] for r in records if r.get("machine")), {})
+    versions = sorted({(r.get("framework"), r.get("framework_version")) for r in records
+                       if r.get("framework_version")})
+    lines = [f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores, "
+             f"{machine.get('os', '?')}, Python {machine.get('python', '?')}"]
+    lines += [f"- {name} {version}" for name, version in versions]
+    threads = {r.get("threads") for r in records}
+    lines.append(f"- threads: {', '.join(str(t or 'framework default') for t in threads)}")
+    return lines
+
+
+def write_reports(run_dir: Path) -> dict[str, Path]:
+    """Rebuild every report of a run directory from its results.jsonl."""
+    run_dir = Path(run_dir)
+    records = read_records(run_dir / "results.jsonl")
+    frame = summary(records)
+    written = {"csv": run_dir / "results.csv", "markdown": run_dir / "report.md"}
+    frame.to_csv(written["csv"], index=False)
+    plots = {"loss curves": plot_loss_curves(records, run_dir / "loss_curves.png"),
+             "deviation from numpy": plot_deviation(records, run_dir / "deviation.png")}
+    written.update({name: p for name, p in plots.items() if p is not None})
+    written["markdown"].write_text(markdown(records, frame, plots))
+    return written
+
+
+def markdown(records: list[dict], frame: pd.DataFrame, plots: dict) -> str:
+    run_id = records[0].get("run_id", "")
+    parts = [f"# Rosetta run {run_id}", "", *environment_lines(records), ""]
+    for task in frame["task"].unique():
+        task_records = [r for r in records if r["task"] == task]
+        parts += [f"## {task}", "", display_table(frame[frame["task"] == task]).to_markdown(index=False), ""]
+        tolerance = _task_constant(task, "AGREEMENT_TOLERANCE", {})
+        if tolerance:
+            steps = _task_constant(task, "AGREEMENT_STEPS", 200)
+            parts += [f"`vs numpy`: the maximum relative deviation of the loss curve from the numpy "
+                      f"reference over the first {steps} steps (`rel dev`); `step ms` is the median step time after warm-up, `IQR ms` its interquartile range, against a tolerance of "
+                      + ", ".join(f"{t:g} in {p}" for p, t in tolerance.items()) + ".", ""]
+        metrics = metrics_table(task_records)
+        if not metrics.empty:
+            parts += ["### Per-class metrics on the validation split", "", metrics.to_markdown(index=False), ""]
+        notes = sorted({(r.get("variant"), r.get("recipe"), n) for r in task_records for n in r.get("notes") or []})
+        if notes:
+            parts += ["### Where a framework differs from the reference", ""]
+            parts += [f"- **{variant}**, {recipe}: {note}" for variant, recipe, note in notes] + [""]
+        problems = [r for r in task_records if r.get("status") in ("failed", "crashed", "timed-out")]
+        for r in problems:
+            parts += [f"- **{r['cell']}**: {r.get('verdict')}", "", "```", r.get("stderr_tail") or
+                      (r.get("error") or "").strip()[-2000:], "```", ""]
+    for name, path in plots.items():
+        if path is not None:
+            parts += [f"![{name}]({Path(path).name})", ""]
+    return "\n".join(parts)

@@ -1,0 +1,244 @@
+"""The 3-zone classifier of Course 1, as a framework-free spec.
+
+Points are drawn uniformly in the unit square. A point is labelled 2 where x0 > x1, then 1 where
+x0 + x1 > 1 (overriding), else 0: three zones split by the two diagonals. The model is the course's
+2 -> 12 -> 3 perceptron with a ReLU, trained with softmax cross-entropy.
+
+Everything a backend needs comes from `make_problem(size, seed, ...)` as numpy arrays: data, labels,
+initial weights (randn * 0.01, as in the course) and the batch order. Every backend therefore starts
+from the same parameters and sees the same batches in the same order, which is what lets the report
+compare each loss curve with the numpy reference step by step.
+
+A backend implements `train(problem, device, variant)` as a generator: it yields the training loss of
+each step as a Python float (reading it back to the host also synchronizes the device, so the runner's
+clock is honest) and returns a `Result`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+NAME = "classifier"
+SUMMARY = "3-zone toy classifier of Course 1: a 2-12-3 MLP, softmax cross-entropy, four recipes"
+
+DEFAULT_SIZE = 200_000
+MIN_SIZE = 100
+VALIDATION_FRACTION = 0.05  # the course keeps 2 to 10 % of the data aside
+HIDDEN = 12
+CLASSES = 3
+INIT_SCALE = 0.01
+
+# Over the first steps the loss curves of float64 backends agree with numpy to about 1e-15
+# (only summation order differs); float32 curves drift apart by rounding, so they get a looser bound.
+AGREEMENT_STEPS = 200
+AGREEMENT_TOLERANCE = {"float64": 1e-12, "float32": 1e-4}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train: which update rule, batch size, number of steps and its hyper-parameters.
+
+    The hyper-parameters are stated in full (never left to a framework's defaults), because the
+    frameworks' defaults differ: Keras' Adadelta starts at lr 0.001 and rho 0.95, PyTorch's at 1.0 and 0.9.
+    """
+
+    name: str
+    batch_size: int
+    steps: int | None  # None: one pass over the training set
+    hyper: dict = field(default_factory=dict)
+    summary: str = ""
+
+
+RECIPES = {
+    "manual-sgd": Recipe(
+        "manual-sgd", batch_size=20, steps=5000, hyper={"lr": 0.5},
+        summary="the course's hand-written loop: plain gradient steps, lr 0.5 decayed 10x every 1000 steps",
+    ),
+    "sgd-momentum": Recipe(
+        "sgd-momentum", batch_size=500, steps=None, hyper={"lr": 0.1, "momentum": 0.9},
+        summary="the framework's SGD with momentum 0.9, lr 0.1, batch 500",
+    ),
+    "adam": Recipe(
+        "adam", batch_size=500, steps=None,
+        hyper={"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8},
+        summary="the framework's Adam, lr 0.001, betas (0.9, 0.999), eps 1e-8, batch 500",
+    ),
+    "adadelta": Recipe(
+        "adadelta", batch_size=500, steps=None, hyper={"lr": 1.0, "rho": 0.9, "eps": 1e-6},
+        summary="the framework's Adadelta, lr 1.0, rho 0.9, eps 1e-6, batch 500",
+    ),
+}
+DEFAULT_RECIPE = "manual-sgd"
+
+
+def manual_sgd_learning_rate(step: int, base: float = 0.5) -> float:
+    """The course's schedule: 0.5 for the first 1100 steps, then divided by 10 every 1000 steps."""
+    return base * 0.1 ** (max(step - 100, 0) // 1000)
+
+
+@dataclass
+class Problem:
+    """One instance of the task. Parameters use the course's layout: W1 is (2, 12), W2 is (12, 3),
+    so `x @ W1 + b1`; a framework whose dense layers store (out, in) transposes them itself."""
+
+    x_train: np.ndarray  # (n_train, 2), float32 or float64
+    y_train: np.ndarray  # (n_train,), int64 labels in 0..2
+    x_val: np.ndarray
+    y_val: np.ndarray
+    params: dict  # name -> array: W1 (2, 12), b1 (12,), W2 (12, 3), b2 (3,)
+    batches: np.ndarray  # (steps, batch_size) int64 row indices into x_train, in training order
+    recipe: Recipe
+    precision: str
+    seed: int
+
+    @property
+    def steps(self) -> int:
+        return len(self.batches)
+
+    @property
+    def batch_size(self) -> int:
+        return self.recipe.batch_size
+
+    def learning_rate(self, step: int) -> float:
+        if self.recipe.name == "manual-sgd":
+            return manual_sgd_learning_rate(step, self.recipe.hyper["lr"])
+        return self.recipe.hyper["lr"]
+
+
+@dataclass
+class Result:
+    """What a backend returns once training ends (the per-step losses come from its yields)."""
+
+    params: dict  # final parameters, in the Problem's layout, as numpy arrays
+    val_logits: np.ndarray  # (n_val, 3) scores of the validation points, before softmax
+    notes: list = field(default_factory=list)  # anything the report should say about this backend
+
+
+def labels_of(x: np.ndarray) -> np.ndarray:
+    labels = np.zeros(len(x), dtype=np.int64)
+    labels[x[:, 0] > x[:, 1]] = 2
+    labels[x[:, 0] + x[:, 1] > 1] = 1
+    return labels
+
+
+def initial_params(rng: np.random.Generator, dtype) -> dict:
+    shapes = {"W1": (2, HIDDEN), "b1": (HIDDEN,), "W2": (HIDDEN, CLASSES), "b2": (CLASSES,)}
+    return {name: (rng.standard_normal(shape) * INIT_SCALE).astype(dtype) for name, shape in shapes.items()}
+
+
+def batch_order(rng: np.random.Generator, n_train: int, batch_size: int, steps: int) -> np.ndarray:
+    """Consecutive batches of a fresh permutation per epoch (the last partial batch of an epoch is dropped)."""
+    per_epoch = n_train // batch_size
+    epochs = -(-steps // per_epoch)
+    order = np.concatenate([rng.permutation(n_train)[: per_epoch * batch_size] for _ in range(epochs)])
+    return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int64)
+
+
+def validate(size: int, recipe: str, steps: int | None = None) -> None:
+    """Raise ValueError, with a message that says what to do, for a size, recipe or step count that cannot run."""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; known recipes: {', '.join(RECIPES)}")
+    if size < MIN_SIZE:
+        raise ValueError(f"size {size} is too small; the classifier needs at least {MIN_SIZE} points")
+    n_train = size - validation_size(size)
+    if n_train < RECIPES[recipe].batch_size:
+        raise ValueError(f"size {size} leaves {n_train} training points, fewer than one batch of "
+                         f"{RECIPES[recipe].batch_size} for recipe {recipe}; use a larger --size")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+
+
+def validation_size(size: int) -> int:
+    return max(int(size * VALIDATION_FRACTION), 1)
+
+
+def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_RECIPE,
+                 precision: str = "float32", steps: int | None = None, lr: float | None = None) -> Problem:
+    """lr, when given, replaces the recipe's learning rate (for manual-sgd: the schedule's starting value)."""
+    validate(size, recipe, steps)
+    if precision not in AGREEMENT_TOLERANCE:
+        raise ValueError(f"unknown precision {precision!r}; choose float32 or float64")
+    chosen = RECIPES[recipe]
+    if lr is not None:
+        chosen = replace(chosen, hyper={**chosen.hyper, "lr": lr})
+    n_train = size - validation_size(size)
+    steps = steps or chosen.steps or n_train // chosen.batch_size
+
+    # Independent streams, so that asking for more steps never changes the data or the weights.
+    data_rng, init_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    x = data_rng.random((size, 2))
+    y = labels_of(x)
+    x = x.astype(precision)
+    return Problem(
+        x_train=x[:n_train], y_train=y[:n_train], x_val=x[n_train:], y_val=y[n_train:],
+        params=initial_params(init_rng, precision),
+        batches=batch_order(order_rng, n_train, chosen.batch_size, steps),
+        recipe=chosen, precision=precision, seed=seed,
+    )
+
+
+# ----------------------------------------------------------------------------------------- metrics
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """Area under the ROC curve by the rank statistic (Mann-Whitney U), ties counted half."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    # average rank (1-based) of each distinct score, then of each sample
+    upper = np.cumsum(counts)
+    average_rank = upper - (counts - 1) / 2.0
+    ranks = average_rank[inverse]
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
+    predicted = logits.argmax(axis=1)
+    probabilities = softmax(logits.astype(np.float64))
+    precision, recall, auc = [], [], []
+    for k in range(logits.shape[1]):
+        true_k, predicted_k = labels == k, predicted == k
+        hits = int((true_k & predicted_k).sum())
+        precision.append(hits / int(predicted_k.sum()) if predicted_k.any() else float("nan"))
+        recall.append(hits / int(true_k.sum()) if true_k.any() else float("nan"))
+        auc.append(roc_auc(probabilities[:, k], true_k))
+    log_p = np.log(np.maximum(probabilities[np.arange(len(labels)), labels], 1e-300))
+    return {
+        "val_accuracy": float((predicted == labels).mean()),
+        "val_loss": float(-log_p.mean()),
+        "precision": precision,
+        "recall": recall,
+        "auc": auc,
+    }
+
+
+def check(problem: Problem, result: Result, losses: list) -> dict:
+    """Metrics and a verdict for one finished training (agreement with numpy is judged in the report,
+    which sees every backend's curve)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if len(losses) != problem.steps:
+        return {"verdict": f"wrong: {len(losses)} losses for {problem.steps} steps"}
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        return {"verdict": f"diverged at step {int(bad[0])}", "final_loss": float("nan")}
+    logits = np.asarray(result.val_logits)
+    if logits.shape != (len(problem.y_val), CLASSES):
+        return {"verdict": f"wrong: validation logits of shape {logits.shape}, "
+                           f"expected {(len(problem.y_val), CLASSES)}"}
+    for name, initial in problem.params.items():
+        final = np.asarray(result.params.get(name))
+        if final.shape != initial.shape:
+            return {"verdict": f"wrong: parameter {name} of shape {final.shape}, expected {initial.shape}"}
+    metrics = classification_metrics(logits, problem.y_val)
+    metrics["final_loss"] = float(losses[-1])
+    metrics["verdict"] = "ok" if np.isfinite(logits).all() else "diverged (non-finite predictions)"
+    return metrics

@@ -1,0 +1,48 @@
+"""Shared fixtures: the registry, a way to run the real CLI in a subprocess, and backend parameters
+that skip with a reason (not installed, and how to install it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rosetta import envs, registry
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = registry.discover()
+RUNNABLE = registry.runnable(BACKENDS)
+
+
+def variant_params(with_numpy: bool = True):
+    """One pytest param per (backend, variant), skipped with the reason when the backend is not installed."""
+    params = []
+    for backend in RUNNABLE:
+        if backend.name == "numpy" and not with_numpy:
+            continue
+        marks = []
+        if not envs.is_installed(backend):
+            marks.append(pytest.mark.skip(
+                reason=f"{backend.display_name} is not installed: run `rosetta setup {backend.name}`"))
+        for variant in backend.variants:
+            params.append(pytest.param(backend, variant, id=variant, marks=marks))
+    return params
+
+
+def backend_params(with_numpy: bool = True):
+    seen, params = set(), []
+    for p in variant_params(with_numpy):
+        backend = p.values[0]
+        if backend.name not in seen:
+            seen.add(backend.name)
+            params.append(pytest.param(backend, id=backend.name, marks=p.marks))
+    return params
+
+
+def rosetta(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real command line, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "rosetta", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
