@@ -51,18 +51,19 @@ def install_hint(backend: Backend) -> str:
     return f"rosetta setup {backend.name}"
 
 
-def worker_environment(backend: Backend, variant: str, threads: int | None) -> dict:
-    """The worker's environment: the project on the path, the variant's settings, thread limits."""
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def worker_environment(backend: Backend, variant: str, device: str, threads: int | None) -> dict:
+    """The worker's environment: the project on the path, the variant's and the device's settings, and
+    thread limits for the runtimes that read them only at start-up (OpenMP, BLAS, MXNet's engine)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(backend.variant_environment.get(variant, {}))
+    env.update(backend.device_environment.get(device, {}))
     if threads:
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "MXNET_CPU_WORKER_NTHREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
-            env[var] = str(threads)
-        env["XLA_FLAGS"] = " ".join(filter(None, [env.get("XLA_FLAGS"),
-                                                  "--xla_cpu_multi_thread_eigen=false",
-                                                  f"intra_op_parallelism_threads={threads}"]))
+        env.update({var: str(threads) for var in THREAD_VARIABLES})
     return env
 
 
@@ -72,8 +73,17 @@ def _stamp_path(backend: Backend, gpu: bool) -> Path:
     return envs_dir() / "stamps" / f"{backend.name}-{'gpu' if gpu else 'cpu'}.json"
 
 
+def _requirement_text(path: Path) -> str:
+    """The file's text with every `-r other.txt` it includes, so that a change there is seen too."""
+    parts = [path.read_text()]
+    for line in parts[0].splitlines():
+        if line.strip().startswith("-r "):
+            parts.append(_requirement_text(path.parent / line.strip()[3:].strip()))
+    return "\n".join(parts)
+
+
 def _fingerprint(backend: Backend, requirements: Path, python: Path) -> str:
-    text = requirements.read_text() if requirements else ""
+    text = _requirement_text(requirements) if requirements else ""
     return hashlib.sha256(f"{text}\n{python}\n{sys.version}".encode()).hexdigest()
 
 

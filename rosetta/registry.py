@@ -15,6 +15,9 @@ the entry-point group ``rosetta.backends``) whose ``__init__`` defines, WITHOUT 
     SUPPORTS_GPU        bool
     SUPPORTS_FLOAT64    bool
     VARIANT_ENVIRONMENT dict  optional: variant -> {ENV_VAR: value} set before the framework is imported
+    DEVICE_ENVIRONMENT  dict  optional: "cpu" or "gpu" -> {ENV_VAR: value}, likewise
+    KNOWN_DEVIATIONS    dict  optional: variant -> why its float64 curve cannot match numpy's to rounding
+                              (a framework bug, with its link); tests expect that failure, reports show it
     version()                 -> str
     gpu_name()                -> str or None when no GPU is visible to the framework
     synchronize(device)       wait until queued work on "cpu" or "gpu" is done
@@ -65,6 +68,8 @@ class Backend:
     supports_gpu: bool = False
     supports_float64: bool = True
     variant_environment: dict = field(default_factory=dict)
+    device_environment: dict = field(default_factory=dict)
+    known_deviations: dict = field(default_factory=dict)
     path: Path | None = None
     origin: str = "built-in"
     problem: str | None = None  # why it cannot run at all (broken plugin, retired framework)
@@ -108,6 +113,8 @@ def backend_from_module(module_name: str, origin: str) -> Backend:
         import_name=module.IMPORT_NAME, environment=module.ENVIRONMENT, variants=dict(module.VARIANTS),
         supports_gpu=module.SUPPORTS_GPU, supports_float64=module.SUPPORTS_FLOAT64,
         variant_environment=dict(getattr(module, "VARIANT_ENVIRONMENT", {})),
+        device_environment=dict(getattr(module, "DEVICE_ENVIRONMENT", {})),
+        known_deviations=dict(getattr(module, "KNOWN_DEVIATIONS", {})),
         path=Path(module.__file__).parent, origin=origin,
     )
 

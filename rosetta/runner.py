@@ -88,7 +88,7 @@ def run_cell(cell: Cell, backend: Backend, run_id: str = "", timeout: float | No
             "task_module": f"tasks.{task_module_name(cell.task)}", "threads": threads}
     started = time.time()
     reply, stderr, returncode, timed_out = _spawn(envs.interpreter(backend), spec,
-                                                  envs.worker_environment(backend, cell.variant, threads),
+                                                  envs.worker_environment(backend, cell.variant, cell.device, threads),
                                                   timeout)
     record["wall_s"] = time.time() - started
     if log_dir is not None:

@@ -34,7 +34,19 @@ def numpy_record(recipe, precision="float64", steps=HEAD):
     return _numpy_records[key]
 
 
-@pytest.mark.parametrize("backend, variant", variant_params(with_numpy=False))
+def expecting_known_deviations(params):
+    """A variant whose adapter declares a known float64 deviation (a framework bug) is expected to fail,
+    strictly: the day the framework is fixed, the test says so."""
+    marked = []
+    for p in params:
+        backend, variant = p.values
+        reason = backend.known_deviations.get(variant)
+        marks = list(p.marks) + ([pytest.mark.xfail(reason=reason, strict=True)] if reason else [])
+        marked.append(pytest.param(*p.values, id=p.id, marks=marks))
+    return marked
+
+
+@pytest.mark.parametrize("backend, variant", expecting_known_deviations(variant_params(with_numpy=False)))
 def test_manual_sgd_matches_numpy_to_1e12_in_float64(backend, variant):
     record = run(backend, variant, "manual-sgd")
     deviation = report.relative_deviation(record["losses"], numpy_record("manual-sgd")["losses"])

@@ -11,6 +11,12 @@ VARIANTS = {
 }
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True  # through jax_enable_x64, switched on by train() for float64 problems
+DEVICE_ENVIRONMENT = {
+    # A CPU cell must not start CUDA: JAX would reserve most of a GPU's memory at its first op.
+    "cpu": {"JAX_PLATFORMS": "cpu"},
+    # Allocate on demand, so that the peak JAX reports is what the training needed, not a reservation.
+    "gpu": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+}
 
 
 def version():

@@ -12,10 +12,11 @@ from tasks.classifier import Result
 
 
 class BatchLoss(keras.metrics.Metric):
-    """The loss of the latest batch, computed from the predictions made before the update.
+    """The loss of the latest batch, from the predictions fit() made before that batch's update.
 
-    Keras' own logs["loss"] is the running mean over the epoch; recovering each batch from it
-    (mean_i * i - mean_(i-1) * (i-1)) loses digits as i grows, so this metric reports the batch itself.
+    Keras' logs["loss"] is the running mean over the epoch; recovering each batch from it
+    (mean_i * n_i - mean_(i-1) * n_(i-1)) cancels digits as the epoch goes on, so this metric applies
+    the compiled loss to the same predictions and reports the batch itself.
     """
 
     def __init__(self, loss_fn, name="batch_loss"):
@@ -69,17 +70,27 @@ def make_optimizer(problem):
 
 def notes_for(problem):
     backend = keras.backend.backend()
-    notes = [f"Keras runs on its {backend} backend."]
-    name = problem.recipe.name
-    if name == "manual-sgd":
+    float64 = problem.precision == "float64"
+    notes = []
+    if problem.recipe.name == "manual-sgd":
         notes.append("Keras has no hand-written loop: keras.optimizers.SGD applies the update itself, "
                      "with the course's schedule as a PiecewiseConstantDecay.")
-    elif name == "sgd-momentum":
-        notes.append("Keras folds the learning rate into the velocity (v <- momentum * v - lr * g; "
-                     "p <- p + v): the same steps as the reference for a constant lr, rounded differently.")
-    elif name == "adam":
-        notes.append("Keras' Adam adds epsilon to sqrt(v) before bias correction ('epsilon hat'), "
-                     "an effective epsilon of eps * sqrt(1 - beta2^t) in the reference's formula.")
+    if problem.recipe.name == "sgd-momentum":
+        notes.append("Keras folds the learning rate into the velocity (v <- momentum * v - lr * g; p <- p + v): "
+                     "the reference's steps for a constant lr, up to rounding.")
+        if backend == "tensorflow" and float64:
+            notes.append("On TensorFlow, Keras casts the Python-float momentum to float64 through float32 "
+                         "(tf.cast), so this float64 run uses momentum 0.8999999761581421.")
+    if problem.recipe.name == "adam":
+        notes.append("Keras' Adam adds epsilon to sqrt(v) before bias correction ('epsilon hat'): an effective "
+                     "epsilon of eps * sqrt(1 - beta2^t) in the reference's formula.")
+        if backend == "tensorflow" and float64:
+            notes.append("On TensorFlow, Keras' Adam bias-corrects with beta1 and beta2 cast to float64 through "
+                         "float32 (tf.cast), e.g. beta2 = 0.9990000128746033.")
+    if backend == "torch" and float64:
+        notes.append("On PyTorch, Keras computes matmul and the loss's batch mean in float32 even in a float64 run "
+                     "(its type promotion maps float64 to float32 outside TensorFlow, keras-team/keras#23704), "
+                     "so this run agrees with the reference only to float32 rounding.")
     return notes
 
 
