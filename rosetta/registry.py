@@ -122,7 +122,8 @@ def backend_from_module(module_name: str, origin: str) -> Backend:
 def discover() -> dict[str, Backend]:
     """Built-in backends, then plugins. A plugin that fails to load is a warning and an unavailable row."""
     found: dict[str, Backend] = {}
-    for package in sorted((ROOT / "backends").iterdir()):
+    # numpy first: it is the reference every other row is compared with
+    for package in sorted((ROOT / "backends").iterdir(), key=lambda p: (p.name != "numpy", p.name)):
         if (package / "__init__.py").exists():
             backend = backend_from_module(f"backends.{package.name}", "built-in")
             found[backend.name] = backend

@@ -57,6 +57,8 @@ def run(spec: dict) -> dict:
             out = next(training)
             now = time.perf_counter()
             chunk = list(out) if isinstance(out, (list, tuple)) else [out]
+            if not step_seconds:  # setup, tracing or compilation, and the first step or chunk of steps
+                record["first_call_s"] = now - lap
             step_seconds += [(now - lap) / len(chunk)] * len(chunk)
             losses += [float(v) for v in chunk]
             lap = now

@@ -40,7 +40,7 @@ def test_run_has_one_record_per_cell_with_the_promised_fields(small_run):
     for r in ran:
         assert r["schema"] == 1 and r["status"] == "ok" and r["verdict"] == "ok"
         assert len(r["losses"]) == 30 and r["precision"] == "float32"
-        for key in ("framework_version", "import_s", "first_step_s", "step_median_s", "step_iqr_s",
+        for key in ("framework_version", "import_s", "first_call_s", "first_step_s", "step_median_s", "step_iqr_s",
                     "train_s", "samples_per_s", "peak_rss_bytes", "metrics", "machine"):
             assert key in r, key
         assert {"val_accuracy", "precision", "recall", "auc", "final_loss"} <= set(r["metrics"])

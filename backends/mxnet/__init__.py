@@ -7,7 +7,7 @@ IMPORT_NAME = "mxnet"
 ENVIRONMENT = "mxnet"
 VARIANTS = {
     "mxnet": "imperative: NDArray + autograd by hand, Gluon blocks + gluon.Trainer run op by op",
-    "mxnet-hybrid": "the same Gluon network after net.hybridize(static_alloc=True, static_shape=True): one cached graph",
+    "mxnet-hybrid": "the same Gluon network after net.hybridize(): one cached symbolic graph",
 }
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True

@@ -4,7 +4,7 @@ Variant "mxnet" runs imperatively. manual-sgd follows the course: raw NDArrays w
 forward pass under autograd.record(), loss.backward(), and the update written by hand. The other recipes
 are what the Gluon tutorials write: an nn.HybridSequential of Dense layers, a loss from gluon.loss and a
 gluon.Trainer. Variant "mxnet-hybrid" calls net.hybridize() on that same network, which turns it into one
-cached graph; its manual-sgd applies the hand-written update to the Gluon parameters' data and grad.
+cached symbolic graph; its manual-sgd applies the hand-written update to the Gluon parameters' data and grad.
 """
 
 import mxnet as mx
@@ -57,10 +57,11 @@ def make_trainer(recipe, net):
 def recipe_notes(problem):
     h, name, notes = problem.recipe.hyper, problem.recipe.name, []
     if name == "adam":
+        scale = 1 / (1 - h["beta2"]) ** 0.5
         notes.append("MXNet's Adam folds both bias corrections into the step size, "
-                     "lr * sqrt(1 - beta2^t) / (1 - beta1^t), and adds eps to the uncorrected sqrt(v), so its "
-                     f"eps acts as eps / sqrt(1 - beta2^t), {1 / (1 - h['beta2']) ** 0.5:.0f}x larger at step 1, "
-                     "in Kingma & Ba's form.")
+                     "lr * sqrt(1 - beta2^t) / (1 - beta1^t), and adds eps to the uncorrected sqrt(v), so "
+                     f"its eps acts as eps / sqrt(1 - beta2^t) in Kingma & Ba's form, {scale:.0f}x larger "
+                     "at step 1.")
     if name == "adadelta" and h["lr"] != 1.0:
         notes.append(f"MXNet's AdaDelta has no learning rate: it steps as with lr 1.0, not {h['lr']}.")
     if name in ("sgd-momentum", "adam") and problem.precision == "float64":
@@ -141,5 +142,5 @@ def train_with_trainer(problem, net, X, Y, batches):
         with autograd.record():
             loss = loss_fn(net(nd.take(X, batch)), nd.take(Y, batch))
         loss.backward()
-        trainer.step(problem.batch_size)  # rescales the summed gradient by 1 / batch_size: the mean's gradient
+        trainer.step(problem.batch_size)  # scales the summed gradient by 1 / batch_size: the mean's
         yield loss.mean().asscalar()
