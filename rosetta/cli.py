@@ -127,8 +127,9 @@ def cmd_run(args) -> int:
     picks = registry.resolve(args.backend, backends, args.all_variants)
     known_recipes = {r for t in tasks for r in registry.load_task(t).RECIPES}
     recipes = None if args.recipe == "all" else choose(args.recipe, sorted(known_recipes), "recipe")
+    unavailable = [b for b in backends.values() if b.problem] if "all" in args.backend.split(",") else []
     cells = runner.plan(tasks, picks, devices, recipes, args.precision, args.size, args.seed, args.steps,
-                         args.lr)
+                        args.lr, unavailable)
 
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(tasks)
     run_dir = args.out / run_id
@@ -176,7 +177,8 @@ def print_table(table) -> None:
     shown = Table(show_lines=False)
     for column in table.columns:
         wide = column == "verdict"
-        shown.add_column(str(column), no_wrap=not wide, min_width=36 if wide else None, overflow="fold")
+        shown.add_column(str(column), no_wrap=not wide, min_width=36 if wide else None,
+                         max_width=60 if wide else None, overflow="fold")
     for row in table.itertuples(index=False):
         shown.add_row(*(str(v) for v in row))
     console = Console()

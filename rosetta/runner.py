@@ -43,11 +43,14 @@ class Cell:
 
 
 def plan(tasks: list[str], picks: list[tuple[Backend, str]], devices: list[str], recipes: list[str] | None,
-         precision: str, size: int | None, seed: int, steps: int | None, lr: float | None = None) -> list[Cell]:
+         precision: str, size: int | None, seed: int, steps: int | None, lr: float | None = None,
+         unavailable: list[Backend] = ()) -> list[Cell]:
+    """The cells of a run; each unavailable backend (retired, broken plugin) is one row per task saying why."""
     cells = []
     for task_name in tasks:
         task = load_task(task_name)
         task_size = size or task.DEFAULT_SIZE
+
         for recipe in recipes or list(task.RECIPES):
             try:
                 task.validate(task_size, recipe, steps)
@@ -57,6 +60,7 @@ def plan(tasks: list[str], picks: list[tuple[Backend, str]], devices: list[str],
                 for device in devices:
                     cells.append(Cell(task_name, backend.name, variant, device, recipe, precision,
                                       task_size, seed, steps, lr))
+        cells += [Cell(task_name, b.name, b.name, "-", "-", precision, task_size, seed, steps, lr) for b in unavailable]
     return cells
 
 
@@ -73,6 +77,8 @@ def run_cell(cell: Cell, backend: Backend, run_id: str = "", timeout: float | No
     """Run one cell in a fresh worker process and return its record (never raises for a cell's failure)."""
     record = base_record(cell, backend, run_id)
     record["threads"] = threads
+    if backend.problem:
+        return {**record, "status": "unavailable", "verdict": backend.problem}
     if not backend.implements(cell.task):
         return {**record, "status": "skipped", "verdict": f"skipped: {backend.name} does not implement {cell.task}"}
     if cell.device == "gpu" and not backend.supports_gpu:

@@ -129,3 +129,20 @@ def test_a_backend_without_its_framework_is_a_row_with_the_install_command(tmp_p
     assert records["torch"]["status"] == "not-installed"
     assert records["torch"]["verdict"] == "not installed: run `rosetta setup torch`"
     assert records["numpy"]["verdict"] == "ok"
+
+
+def test_backend_all_gives_every_registered_backend_a_row_and_cntk_says_why(tmp_path):
+    from conftest import BACKENDS
+
+    result = rosetta("run", "--backend", "all", "--recipe", "adam", "--device", "cpu", "--size", "1000",
+                     "--steps", "5", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    records = {r["backend"]: r for r in map(json.loads, (run_dir / "results.jsonl").read_text().splitlines())}
+    assert set(records) == set(BACKENDS)
+    assert records["cntk"]["status"] == "unavailable"
+    assert "not runnable" in records["cntk"]["verdict"] and "2.7" in records["cntk"]["verdict"]
+    assert "cntk" in (run_dir / "report.md").read_text()
+    for name, record in records.items():
+        if name != "cntk":
+            assert record["status"] in ("ok", "not-installed"), (name, record["verdict"])
