@@ -23,34 +23,24 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def number(parse, accept, requirement: str):
+    """An argparse type: `parse` the text, then `accept` the value or say what it must be."""
+    kind = "whole number" if parse is int else "number"
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{value} {requirement}")
+        return value
+    return convert
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive finite number")
-    return value
-
-
-def seed_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0 .. 2**32-1")
-    return value
+positive_int = number(int, lambda v: v >= 1, "must be at least 1")
+positive_float = number(float, lambda v: 0 < v < float("inf"), "must be a positive finite number")
+seed_int = number(int, lambda v: 0 <= v < 2**32, "is outside 0 .. 2**32-1")
 
 
 def build_parser() -> Parser:
