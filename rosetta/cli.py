@@ -6,6 +6,8 @@ Bad input ends in one line on stderr that says what was wrong and what to do, an
 from __future__ import annotations
 
 import argparse
+import json
+import signal
 import sys
 import time
 import warnings
@@ -59,9 +61,19 @@ def build_parser() -> Parser:
     run.add_argument("--steps", type=positive_int, help="training steps (default: the recipe's own)")
     run.add_argument("--lr", type=positive_float, help="replace the recipe's learning rate")
     run.add_argument("--seed", type=seed_int, default=0, help="seed of data, weights and batch order (default 0)")
-    run.add_argument("--threads", type=positive_int, help="threads per framework (default: framework's own)")
+    run.add_argument("--threads", type=positive_int,
+                     help="intra- and inter-op threads of every framework, and OpenMP / BLAS threads "
+                          "(default: each framework's own)")
+    run.add_argument("--repeats", type=positive_int, default=1,
+                     help="run each cell N times, each in a fresh worker, cells alternating; the report gives "
+                          "the median step time across repeats and its coefficient of variation (default 1)")
+    run.add_argument("--quick", action="store_true",
+                     help="a first look: every task at its small size and step count (unless --size, --steps)")
     run.add_argument("--timeout", type=positive_int, help="seconds before a cell is killed (default per task)")
     run.add_argument("--out", type=Path, default=registry.ROOT / "reports", help="where run folders go")
+    run.add_argument("--name", help="the run folder's name (default: <date>-<time>-<tasks>); it must not exist")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="run only the cells an interrupted run did not finish (its other options are reused)")
 
     commands.add_parser("list", help="tasks, backends, variants and what is installed")
 
@@ -70,13 +82,38 @@ def build_parser() -> Parser:
     setup.add_argument("--gpu", action="store_true", help="install GPU builds (requirements-gpu.txt)")
     setup.add_argument("--force", action="store_true", help="reinstall even when nothing changed")
 
+    commands.add_parser("doctor", help="what each backend's environment holds, and how to fix what is missing")
+
+    check = commands.add_parser("check", help="conformance check of one backend: its adapter against the contract, "
+                                              "each task it implements against numpy, at tiny sizes")
+    check.add_argument("--backend", required=True, help="the backend's name (see `rosetta list`)")
+    check.add_argument("--task", default="all", help="task name, comma-separated, or 'all' (default: all)")
+    check.add_argument("--steps", type=positive_int, default=20, help="training steps per cell (default 20)")
+    check.add_argument("--verbose", action="store_true", help="show tracebacks of passing checks' warnings too")
+
     report = commands.add_parser("report", help="rebuild the reports of a run from its results.jsonl")
     report.add_argument("run_dir", type=Path)
+
+    compare = commands.add_parser("compare", help="what changed per cell between two runs: time, accuracy, verdict")
+    compare.add_argument("run_a", type=Path, help="the run to compare against (before)")
+    compare.add_argument("run_b", type=Path, help="the run to judge (after)")
+    compare.add_argument("--noise-factor", type=positive_float, default=1.0,
+                         help="flag a time ratio beyond 1 + K x the measured noise (default 1)")
+    compare.add_argument("--min-noise", type=number(float, lambda v: 0 <= v < 10, "must be in 0 .. 10"),
+                         default=0.05, help="the least relative noise assumed (default 0.05)")
     return parser
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # `kill` ends a run the way Ctrl-C does: workers stopped, records kept
 
 
 def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default")
+    plain = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *rest: (  # a broken backend: one line, no source
+        f"rosetta: warning: {message}\n" if issubclass(category, registry.BackendWarning)
+        else plain(message, category, *rest))
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser().parse_args(argv)
@@ -104,40 +141,105 @@ def choose(value: str, allowed, what: str) -> list[str]:
     return names
 
 
-def cmd_run(args) -> int:
-    from rosetta import report, runner
+RUN_OPTIONS = ("task", "backend", "all_variants", "device", "recipe", "precision", "size", "steps", "lr", "seed",
+               "threads", "timeout", "repeats", "quick")
+# Options added after runs were already saved: a plan.json without them gets these.
+LATER_OPTIONS = {"repeats": 1, "quick": False}
 
-    tasks = choose(args.task, registry.TASKS, "task")
-    if args.device not in DEVICES:
-        raise UsageError(f"unknown device {args.device!r}; choose from {', '.join(DEVICES)}")
-    if args.precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {args.precision!r}; choose from {', '.join(PRECISIONS)}")
-    devices = ["cpu", "gpu"] if args.device == "all" else [args.device]
+
+def plan_run(options: dict):
+    """Validate a run's options and expand them into cells. The same options, saved in the run folder's
+    plan.json, give the same cells again for `--resume`."""
+    from rosetta import runner
+
+    tasks = choose(options["task"], registry.TASKS, "task")
+    if options["device"] not in DEVICES:
+        raise UsageError(f"unknown device {options['device']!r}; choose from {', '.join(DEVICES)}")
+    if options["precision"] not in PRECISIONS:
+        raise UsageError(f"unknown precision {options['precision']!r}; choose from {', '.join(PRECISIONS)}")
+    devices = ["cpu", "gpu"] if options["device"] == "all" else [options["device"]]
     backends = registry.discover()
-    picks = registry.resolve(args.backend, backends, args.all_variants)
+    picks = registry.resolve(options["backend"], backends, options["all_variants"])
     known_recipes = {r for t in tasks for r in registry.load_task(t).RECIPES}
-    recipes = None if args.recipe == "all" else choose(args.recipe, sorted(known_recipes), "recipe")
-    unavailable = [b for b in backends.values() if b.problem] if "all" in args.backend.split(",") else []
-    cells = runner.plan(tasks, picks, devices, recipes, args.precision, args.size, args.seed, args.steps,
-                        args.lr, unavailable)
+    recipes = None if options["recipe"] == "all" else choose(options["recipe"], sorted(known_recipes), "recipe")
+    unavailable = [b for b in backends.values() if b.problem] if "all" in options["backend"].split(",") else []
+    cells = runner.plan(tasks, picks, devices, recipes, options["precision"], options["size"], options["seed"],
+                        options["steps"], options["lr"], unavailable, quick=options.get("quick", False))
+    return tasks, cells, backends
 
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(tasks)
-    run_dir = args.out / run_id
-    suffix = 1
-    while run_dir.exists():
-        suffix += 1
-        run_dir = args.out / f"{run_id}-{suffix}"
-    run_dir.mkdir(parents=True)
-    (run_dir / "command.txt").write_text("rosetta " + " ".join(args.argv) + "\n")
 
-    records = run_with_progress(cells, backends, run_dir, run_dir.name, args.timeout, args.threads)
+def cmd_run(args) -> int:
+    from rosetta import report, results
+
+    if args.resume is not None:
+        run_dir = args.resume
+        options = load_plan(run_dir)
+        _, cells, backends = plan_run(options)
+        done = {r.get("cell") for r in results.repair(run_dir / "results.jsonl")}
+        todo = [c for c in cells if c.id not in done]
+        print(f"resuming {run_dir}: {len(cells) - len(todo)} of {len(cells)} cells done, {len(todo)} to run",
+              file=sys.stderr)
+    else:
+        options = {name: getattr(args, name) for name in RUN_OPTIONS}
+        tasks, cells, backends = plan_run(options)
+        run_dir = (named_run_dir(args.out, args.name) if args.name is not None
+                   else new_run_dir(args.out, time.strftime("%Y%m%d-%H%M%S") + "-" + "-".join(tasks)))
+        (run_dir / "command.txt").write_text("rosetta " + " ".join(args.argv) + "\n")
+        (run_dir / "plan.json").write_text(json.dumps({"schema": results.SCHEMA_VERSION, "options": options},
+                                                      indent=1))
+        todo = cells
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        run_with_progress(todo, backends, run_dir, run_dir.name, options["timeout"], options["threads"],
+                          options.get("repeats", 1))
+    except KeyboardInterrupt:
+        print(f"rosetta: interrupted; finished cells are in {run_dir / 'results.jsonl'}; "
+              f"continue with `rosetta run --resume {run_dir}`", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     written = report.write_reports(run_dir)
+    records = results.read_records(run_dir / "results.jsonl")
     print_table(report.display_table(report.summary(records), report.TERMINAL_COLUMNS))
     print(f"\nreports in {run_dir}: " + ", ".join(p.name for p in written.values()))
     return 0
 
 
-def run_with_progress(cells, backends, run_dir, run_id, timeout, threads):
+def new_run_dir(out: Path, name: str) -> Path:
+    run_dir, suffix = out / name, 1
+    while run_dir.exists():
+        suffix += 1
+        run_dir = out / f"{name}-{suffix}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def named_run_dir(out: Path, name: str) -> Path:
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise UsageError(f"--name {name!r} is not a folder name; give a plain name such as example-classifier")
+    run_dir = out / name
+    if run_dir.exists():
+        raise UsageError(f"{run_dir} already exists; choose another --name or remove that folder")
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def load_plan(run_dir: Path) -> dict:
+    plan = run_dir / "plan.json"
+    if not plan.exists():
+        raise UsageError(f"{run_dir} has no plan.json; --resume takes a run folder made by `rosetta run`")
+    try:
+        options = {**LATER_OPTIONS, **json.loads(plan.read_text())["options"]}
+        missing = [name for name in RUN_OPTIONS if name not in options]
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise UsageError(f"{plan} is corrupt; start a new run with `rosetta run`") from None
+    if missing:
+        raise UsageError(f"{plan} lacks {', '.join(missing)}; start a new run with `rosetta run`")
+    return options
+
+
+def run_with_progress(cells, backends, run_dir, run_id, timeout, threads, repeats=1):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -146,16 +248,20 @@ def run_with_progress(cells, backends, run_dir, run_id, timeout, threads):
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
-        bar = progress.add_task("starting", total=len(cells))
+        bar = progress.add_task("starting", total=len(cells) * repeats)
 
         def on_record(record, cell):
             if record is None:
                 progress.update(bar, description=f"running {cell.id}")
+            elif repeats > 1:  # a cell that did not end "ok" is not repeated: count its remaining repeats done
+                done = record["repeat"]
+                progress.advance(bar, 1 if record.get("status") == "ok" else repeats - done + 1)
+                progress.console.print(f"{cell.id} [{done}/{repeats}]: {record.get('verdict')}")
             else:
                 progress.advance(bar)
                 progress.console.print(f"{cell.id}: {record.get('verdict')}")
 
-        records = runner.execute(cells, backends, run_dir, run_id, timeout, threads, on_record)
+        records = runner.execute(cells, backends, run_dir, run_id, timeout, threads, on_record, repeats)
         progress.update(bar, description="done")
     return records
 
@@ -217,6 +323,59 @@ def cmd_setup(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    import shutil
+    import subprocess
+
+    from rosetta import machine, probe
+
+    about = machine.describe()
+    print(f"machine: {about['cpu']}, {about['cores']} cores, {about['os']}")
+    smi = shutil.which("nvidia-smi")
+    print(f"NVIDIA driver: {'nvidia-smi at ' + smi if smi else 'none (nvidia-smi not found): GPU cells will be skipped'}")
+    print(f"engine: Python {about['python']} at {sys.executable}")
+    for backend in registry.discover().values():
+        print(f"\n{backend.name} ({backend.display_name})")
+        if backend.problem:
+            print(f"  {backend.problem}")
+            continue
+        python = envs.interpreter(backend)
+        where = "shared environment" if backend.environment == "shared" else f"own environment {backend.environment}"
+        print(f"  interpreter: {python} ({where})")
+        if not envs.is_installed(backend):
+            print(f"  not installed; fix: {envs.install_hint(backend)}")
+            continue
+        try:
+            done = subprocess.run([str(python), "-m", "rosetta.probe", backend.module, str(backend.path)],
+                                  capture_output=True,
+                                  text=True, timeout=300,
+                                  env=envs.worker_environment(backend, backend.default_variant, "gpu", None))
+            lines = [line for line in done.stdout.splitlines() if line.startswith(probe.MARK)]
+            found = json.loads(lines[-1][len(probe.MARK):]) if lines else {
+                "error": f"the probe ended with code {done.returncode}: {done.stderr.strip()[-300:]}"}
+        except subprocess.TimeoutExpired:
+            found = {"error": "the probe did not finish in 300 s"}
+        if "error" in found:
+            print(f"  import fails: {found['error']}; fix: rosetta setup --force {backend.name}")
+            continue
+        print(f"  {backend.display_name} {found['version']}, Python {found['python']}, numpy {found['numpy']}")
+        gpu = found["gpu"] or f"no GPU visible to {backend.display_name}" if backend.supports_gpu else "CPU only"
+        print(f"  devices: cpu; gpu: {gpu}")
+        if found["build"]:
+            print("  built with: " + ", ".join(f"{k} {v}" for k, v in found["build"].items()))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from rosetta import check
+
+    tasks = choose(args.task, registry.TASKS, "task")
+    report = check.check_backend(args.backend, tasks, args.steps,
+                                 progress=lambda message: print(f"  ... {message}", file=sys.stderr, flush=True))
+    print("\n".join(report.lines(args.verbose)))
+    return report.exit_code
+
+
 def cmd_report(args) -> int:
     from rosetta import report
 
@@ -227,4 +386,19 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report}
+def cmd_compare(args) -> int:
+    from rosetta import compare
+
+    runs = [compare.load_run(args.run_a), compare.load_run(args.run_b)]
+    rows, only_a, only_b = compare.compare(*runs, noise_factor=args.noise_factor, min_noise=args.min_noise)
+    if rows.empty:
+        raise UsageError(f"{args.run_a} and {args.run_b} have no cell in common (matched by "
+                         f"{', '.join(compare.KEY)}); compare runs of the same cells")
+    print_table(compare.display(rows))
+    print("\n" + "\n".join(compare.summary_lines(rows, only_a, only_b, str(args.run_a), str(args.run_b),
+                                                 args.noise_factor, args.min_noise)))
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
+            "compare": cmd_compare, "check": cmd_check}

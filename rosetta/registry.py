@@ -22,11 +22,26 @@ the entry-point group ``rosetta.backends``) whose ``__init__`` defines, WITHOUT 
     gpu_name()                -> str or None when no GPU is visible to the framework
     synchronize(device)       wait until queued work on "cpu" or "gpu" is done
     set_threads(n)            intra/inter-op threads, called right after the framework is imported
+    threads_in_effect()       optional -> {"torch intra-op": 1, ...}: the framework's thread counts, read back
     peak_device_memory(device) -> bytes or None
+    from_numpy(array, device) -> the framework's array on "cpu" or "gpu", same dtype, shape and values
+    to_numpy(x)               -> a numpy array, same dtype, shape and values (copied back to the host)
+    build_info()              optional -> {"CUDA": ..., "cuDNN": ...}: what `rosetta doctor` shows
 
-and, beside it, requirements.txt (optionally requirements-gpu.txt): what `rosetta setup` installs.
-For each task it implements, the package has a module named after the task ("tensor-ops" ->
-tensor_ops.py) with the function the task spec asks for (see tasks/<task>.py).
+Every function imports the framework inside its body (`rosetta list` imports every adapter into the
+engine, which must stay framework-free); they are called only in a worker, after the framework's import.
+Beside __init__ lies requirements.txt (optionally requirements-gpu.txt): what `rosetta setup` installs
+(a plugin ships them as package data). For each task it implements, the package has a module named after
+the task ("tensor-ops" -> tensor_ops.py) with the function the task spec asks for (see tasks/<task>.py:
+for the classifier, `train(problem, device, variant)`, a generator). A task module imports its framework,
+numpy and the task spec (tasks.<task>), never rosetta: it is the code the report shows side by side.
+
+A plugin registers the adapter package in its pyproject.toml:
+    [project.entry-points."rosetta.backends"]
+    myframework = "my_package.rosetta_backend"
+
+The guide, from nothing to a working backend: docs/adding-a-backend.md. `rosetta check --backend NAME`
+(rosetta/check.py) checks a backend against this contract and its tasks against the numpy reference.
 """
 
 from __future__ import annotations
@@ -42,6 +57,10 @@ from rosetta.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINT_GROUP = "rosetta.backends"
+
+
+class BackendWarning(UserWarning):
+    """A backend that could not be loaded (the CLI prints it as one line: it is not the engine's bug)."""
 
 TASKS = {
     "classifier": "tasks.classifier",
@@ -93,6 +112,17 @@ class Backend:
         return importlib.util.find_spec(f"{self.module}.{task_module_name(task)}") is not None
 
 
+def package_dir(module: str) -> Path | None:
+    """The folder of a top-level package, found without running it (None for anything else)."""
+    try:
+        spec = importlib.util.find_spec(module) if "." not in module else None
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations or not spec.origin:
+        return None
+    return Path(spec.origin).parent
+
+
 def task_module_name(task: str) -> str:
     return task.replace("-", "_")
 
@@ -120,25 +150,35 @@ def backend_from_module(module_name: str, origin: str) -> Backend:
 
 
 def discover() -> dict[str, Backend]:
-    """Built-in backends, then plugins. A plugin that fails to load is a warning and an unavailable row."""
+    """Built-in backends, then plugins. One that fails to load (a plugin, or a built-in backend under
+    development) is a warning and an unavailable row, never a crash."""
     found: dict[str, Backend] = {}
     # numpy first: it is the reference every other row is compared with
     for package in sorted((ROOT / "backends").iterdir(), key=lambda p: (p.name != "numpy", p.name)):
         if (package / "__init__.py").exists():
-            backend = backend_from_module(f"backends.{package.name}", "built-in")
+            try:
+                backend = backend_from_module(f"backends.{package.name}", "built-in")
+            except Exception as error:
+                warnings.warn(f"backend {package.name!r} (backends.{package.name}) failed to load: {error}",
+                              BackendWarning)
+                found[package.name] = Backend(name=package.name, module=f"backends.{package.name}",
+                                              display_name=package.name, path=package,
+                                              problem=f"adapter failed to load: {type(error).__name__}: {error}")
+                continue
             found[backend.name] = backend
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         origin = f"plugin {entry.dist.name if entry.dist else entry.value}"
         try:
-            backend = backend_from_module(entry.value, origin)
+            backend = backend_from_module(entry.module, origin)
         except Exception as error:  # a broken plugin must never take the suite down
-            warnings.warn(f"backend plugin {entry.name!r} ({entry.value}) failed to load: {error}")
-            found.setdefault(entry.name, Backend(name=entry.name, module=entry.value, origin=origin,
-                                                 display_name=entry.name,
-                                                 problem=f"plugin failed to load: {error}"))
+            warnings.warn(f"backend plugin {entry.name!r} ({entry.value}) failed to load: {error}; it is an "
+                          f"unavailable row (`rosetta check --backend {entry.name}` says more)", BackendWarning)
+            found.setdefault(entry.name, Backend(name=entry.name, module=entry.module, origin=origin,
+                                                 display_name=entry.name, path=package_dir(entry.module),
+                                                 problem=f"plugin failed to load: {type(error).__name__}: {error}"))
             continue
         if backend.name in found:
-            warnings.warn(f"backend plugin {entry.value} reuses the name {backend.name!r}; ignored")
+            warnings.warn(f"backend plugin {entry.value} reuses the name {backend.name!r}; ignored", BackendWarning)
             continue
         found[backend.name] = backend
     for name, (display, reason) in RETIRED.items():

@@ -1,4 +1,5 @@
-"""Reports of a run, rebuilt from results.jsonl alone: results.csv, report.md and PNG plots.
+"""Reports of a run, rebuilt from results.jsonl alone: results.csv, report.md, PNG plots, and report.html
+(written by rosetta/report_html.py).
 
 Agreement with the numpy reference is judged here, where every backend's loss curve is at hand: each
 record is compared with the numpy record of the same task, recipe, precision, size, seed and steps.
@@ -71,6 +72,8 @@ def summary(records: list[dict]) -> pd.DataFrame:
             "max_rel_dev_all": agree.get("max_rel_dev_all"),
             "import_s": r.get("import_s"), "first_call_s": r.get("first_call_s"),
             "step_median_ms": _ms(r.get("step_median_s")), "step_iqr_ms": _ms(r.get("step_iqr_s")),
+            "compile_s": r.get("compile_s"), "step_cv": r.get("step_cv"), "repeats": r.get("repeats"),
+            "threads": r.get("threads"),
             "train_s": r.get("train_s"), "samples_per_s": r.get("samples_per_s"),
             "peak_rss_mb": _mb(r.get("peak_rss_bytes")), "peak_device_mb": _mb(r.get("peak_device_bytes")),
             "framework_version": r.get("framework_version"), "steps": r.get("steps"), "size": r.get("size"),
@@ -89,22 +92,25 @@ def _mb(n):
 DISPLAY_COLUMNS = {
     "backend": "backend", "variant": "variant", "device": "device", "recipe": "recipe",
     "precision": "precision", "verdict": "verdict", "val_accuracy": "val acc", "agreement": "vs numpy",
-    "max_rel_dev_head": "rel dev", "import_s": "import s", "first_call_s": "1st call s",
-    "step_median_ms": "step ms", "step_iqr_ms": "IQR ms", "train_s": "train s",
+    "max_rel_dev_head": "rel dev", "import_s": "import s", "first_call_s": "1st call s", "compile_s": "compile s",
+    "step_median_ms": "step ms", "step_iqr_ms": "IQR ms", "step_cv": "CV", "train_s": "train s",
     "samples_per_s": "samples/s", "peak_rss_mb": "peak RSS MB",
 }
+# Shown only when some cell has them: a compilation timed apart (compile_s), repeats (step_cv).
+OPTIONAL_COLUMNS = ("compile s", "CV")
 
 
 TERMINAL_COLUMNS = ("variant", "device", "recipe", "precision", "verdict", "val_accuracy", "agreement",
-                    "max_rel_dev_head", "step_median_ms", "samples_per_s", "train_s", "peak_rss_mb")
+                    "max_rel_dev_head", "step_median_ms", "step_cv", "samples_per_s", "train_s", "peak_rss_mb")
 
 
 def display_table(frame: pd.DataFrame, columns=tuple(DISPLAY_COLUMNS)) -> pd.DataFrame:
     """The comparison table as people read it: short headers, rounded numbers, blanks for n/a."""
-    table = frame[list(columns)].rename(columns=DISPLAY_COLUMNS).copy()
+    table = frame[[c for c in columns if c in frame]].rename(columns=DISPLAY_COLUMNS).copy()
+    table = table.drop(columns=[c for c in OPTIONAL_COLUMNS if c in table and table[c].isna().all()])
     formats = {"val acc": "{:.2%}", "rel dev": "{:.1e}", "import s": "{:.2f}",
                "1st call s": "{:.3f}", "step ms": "{:.3f}", "IQR ms": "{:.3f}", "train s": "{:.2f}",
-               "samples/s": "{:,.0f}", "peak RSS MB": "{:.0f}"}
+               "samples/s": "{:,.0f}", "peak RSS MB": "{:.0f}", "compile s": "{:.3f}", "CV": "{:.1%}"}
     for column, fmt in formats.items():
         if column in table:
             table[column] = table[column].map(lambda v, f=fmt: "" if v is None or pd.isna(v) else f.format(v))
@@ -201,6 +207,12 @@ def environment_lines(records: list[dict]) -> list[str]:
     lines += [f"- {name} {version}" for name, version in versions]
     threads = {r.get("threads") for r in records}
     lines.append(f"- threads: {', '.join(str(t or 'framework default') for t in threads)}")
+    read_back: dict = {}  # the thread counts each worker read back (its OS threads aside), variants grouped
+    for r in records:
+        found = ", ".join(f"{k} {v}" for k, v in (r.get("threads_in_effect") or {}).items() if k != "os_threads")
+        if found and r.get("variant") not in read_back.setdefault(found, []):
+            read_back[found].append(r.get("variant"))
+    lines += [f"- threads in effect ({', '.join(variants)}): {found}" for found, variants in read_back.items()]
     return lines
 
 
@@ -215,6 +227,8 @@ def write_reports(run_dir: Path) -> dict[str, Path]:
              "deviation from numpy": plot_deviation(records, run_dir / "deviation.png")}
     written.update({name: p for name, p in plots.items() if p is not None})
     written["markdown"].write_text(markdown(records, frame, plots))
+    from rosetta.report_html import write_html  # imports this module: import it late
+    written["html"] = write_html(run_dir, records, frame)
     return written
 
 
@@ -232,7 +246,10 @@ def markdown(records: list[dict], frame: pd.DataFrame, plots: dict) -> str:
                       + ", ".join(f"{t:g} in {p}" for p, t in tolerance.items()) + "), and `differs (noted)` "
                       "when the backend names the reason below. `1st call s`: setup, tracing or compilation "
                       "and the first step (or first chunk of steps). `step ms`: median step time after "
-                      "warm-up; `IQR ms`: its interquartile range.", ""]
+                      "warm-up; `IQR ms`: its interquartile range. `compile s` (where a backend compiles "
+                      "ahead of training): tracing and compilation, timed apart from the steps. `CV` (with "
+                      "--repeats): the coefficient of variation of the step median across repeated runs, "
+                      "and `step ms` the median of their medians.", ""]
         metrics = metrics_table(task_records)
         if not metrics.empty:
             parts += ["### Per-class metrics on the validation split",

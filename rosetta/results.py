@@ -54,3 +54,26 @@ def read_records(path: Path) -> list[dict]:
     if not records:
         raise UsageError(f"{path} holds no records; run `rosetta run` first")
     return records
+
+
+def repair(path: Path) -> list[dict]:
+    """Before appending to the results of an interrupted run: drop a torn last line (atomically), so the
+    next record starts on a line of its own. Returns the complete records."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.splitlines()
+    complete = lines[:-1] + [line for line in lines[-1:] if not _torn(line)]
+    if len(complete) != len(lines) or (text and not text.endswith("\n")):
+        temporary = path.with_suffix(".jsonl.tmp")
+        temporary.write_text("".join(line + "\n" for line in complete), encoding="utf-8")
+        os.replace(temporary, path)
+    return read_records(path) if any(line.strip() for line in complete) else []
+
+
+def _torn(line: str) -> bool:
+    try:
+        json.loads(line)
+        return False
+    except json.JSONDecodeError:
+        return True

@@ -19,6 +19,7 @@ from rosetta import __version__, envs, machine
 from rosetta.errors import UsageError
 from rosetta.registry import Backend, load_task, task_module_name
 from rosetta.results import SCHEMA_VERSION, append_record
+from rosetta.timing import merge_repeats
 
 DEFAULT_TIMEOUT_S = {"classifier": 900}
 STDERR_TAIL_LINES = 15
@@ -44,22 +45,24 @@ class Cell:
 
 def plan(tasks: list[str], picks: list[tuple[Backend, str]], devices: list[str], recipes: list[str] | None,
          precision: str, size: int | None, seed: int, steps: int | None, lr: float | None = None,
-         unavailable: list[Backend] = ()) -> list[Cell]:
-    """The cells of a run; each unavailable backend (retired, broken plugin) is one row per task saying why."""
+         unavailable: list[Backend] = (), quick: bool = False) -> list[Cell]:
+    """The cells of a run; each unavailable backend (retired, broken plugin) is one row per task saying why.
+    quick: where size and steps are not given, each task's small QUICK_SIZE and QUICK_STEPS (per recipe)."""
     cells = []
     for task_name in tasks:
         task = load_task(task_name)
-        task_size = size or task.DEFAULT_SIZE
+        task_size = size or (getattr(task, "QUICK_SIZE", task.DEFAULT_SIZE) if quick else task.DEFAULT_SIZE)
 
         for recipe in recipes or list(task.RECIPES):
+            recipe_steps = steps or (getattr(task, "QUICK_STEPS", {}).get(recipe) if quick else None)
             try:
-                task.validate(task_size, recipe, steps)
+                task.validate(task_size, recipe, recipe_steps)
             except ValueError as error:
                 raise UsageError(str(error)) from None
             for backend, variant in picks:
                 for device in devices:
                     cells.append(Cell(task_name, backend.name, variant, device, recipe, precision,
-                                      task_size, seed, steps, lr))
+                                      task_size, seed, recipe_steps, lr))
         cells += [Cell(task_name, b.name, b.name, "-", "-", precision, task_size, seed, steps, lr) for b in unavailable]
     return cells
 
@@ -91,6 +94,7 @@ def run_cell(cell: Cell, backend: Backend, run_id: str = "", timeout: float | No
 
     timeout = timeout or DEFAULT_TIMEOUT_S.get(cell.task, 900)
     spec = {**asdict(cell), "backend_module": backend.module,
+            "backend_path": str(backend.path) if backend.path else None,  # a plugin outside this environment
             "task_module": f"tasks.{task_module_name(cell.task)}", "threads": threads}
     started = time.time()
     reply, stderr, returncode, timed_out = _spawn(envs.interpreter(backend), spec,
@@ -129,8 +133,12 @@ def _spawn(python: Path, spec: dict, env: dict, timeout: float):
         output, _ = process.communicate(json.dumps(spec), timeout=timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(process.pid, signal.SIGKILL)  # the whole group: frameworks start helper processes
+        _kill_group(process.pid)  # the whole group: frameworks start helper processes
         output, _ = process.communicate()
+    except KeyboardInterrupt:  # the worker has a session of its own: Ctrl-C reaches only us
+        _kill_group(process.pid)
+        process.wait()
+        raise
     reader.join(timeout=10)
     raw = b"".join(chunks)
     reply = None
@@ -142,6 +150,13 @@ def _spawn(python: Path, spec: dict, env: dict, timeout: float):
     return reply, output or "", process.returncode, timed_out
 
 
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # it had already ended
+        pass
+
+
 def _drain(fd: int, chunks: list[bytes]) -> None:
     with os.fdopen(fd, "rb") as pipe:
         while block := pipe.read(65536):
@@ -149,9 +164,13 @@ def _drain(fd: int, chunks: list[bytes]) -> None:
 
 
 def execute(cells: list[Cell], backends: dict[str, Backend], run_dir: Path, run_id: str,
-            timeout: float | None = None, threads: int | None = None, on_record=None) -> list[dict]:
+            timeout: float | None = None, threads: int | None = None, on_record=None,
+            repeats: int = 1) -> list[dict]:
     """Run cells one after the other (timings need the machine to themselves), appending each record
-    to run_dir/results.jsonl as it arrives. This loop is the seam for other executors (e.g. a Ray cluster)."""
+    to run_dir/results.jsonl as it arrives. This loop is the seam for other executors (e.g. a Ray cluster).
+    repeats > 1: see execute_repeated."""
+    if repeats > 1:
+        return execute_repeated(cells, backends, run_dir, run_id, timeout, threads, on_record, repeats)
     records = []
     for cell in cells:
         if on_record is not None:
@@ -162,3 +181,34 @@ def execute(cells: list[Cell], backends: dict[str, Backend], run_dir: Path, run_
         if on_record is not None:
             on_record(record, cell)
     return records
+
+
+def execute_repeated(cells: list[Cell], backends: dict[str, Backend], run_dir: Path, run_id: str,
+                     timeout: float | None, threads: int | None, on_record, repeats: int) -> list[dict]:
+    """Each cell `repeats` times, each time in a fresh worker process, in rounds (every cell once, then
+    every cell again), so that a slow drift of the machine spreads over all cells instead of landing on
+    one. Each repeat's record is appended to repeats.jsonl as it ends; a cell's record in results.jsonl
+    merges its repeats (timing.merge_repeats: median, IQR and coefficient of variation across them) and
+    is written, in plan order, once its last repeat is done. A cell that does not end "ok" (skipped,
+    failed) is not repeated."""
+    runs: list[list[dict]] = [[] for _ in cells]
+    merged: list[dict | None] = [None] * len(cells)
+    written = 0
+    for round_number in range(1, repeats + 1):
+        for k, cell in enumerate(cells):
+            if merged[k] is not None:
+                continue
+            if on_record is not None:
+                on_record(None, cell)
+            record = run_cell(cell, backends[cell.backend], run_id, timeout, threads, run_dir / "logs")
+            record.update(repeat=round_number, repeats_planned=repeats)
+            append_record(run_dir / "repeats.jsonl", record)
+            runs[k].append(record)
+            if round_number == repeats or record.get("status") != "ok":
+                merged[k] = merge_repeats(runs[k])
+            while written < len(cells) and merged[written] is not None:
+                append_record(run_dir / "results.jsonl", merged[written])
+                written += 1
+            if on_record is not None:
+                on_record(record, cell)
+    return merged

@@ -8,6 +8,7 @@ passed, so whatever the framework prints on stdout or stderr cannot corrupt it.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import json
 import math
@@ -16,14 +17,33 @@ import platform
 import sys
 import time
 import traceback
+from pathlib import Path
 
 from rosetta.machine import cpu_model
-from rosetta.timing import peak_rss_bytes, summarize
+from rosetta.timing import peak_rss_bytes, summarize, threads_in_effect
+
+
+def import_adapter(module: str, path: str | None = None):
+    """The backend's package; one this interpreter cannot find (a plugin installed into the engine's
+    environment, run in an environment of its own) is loaded from its folder, and nothing else with it."""
+    import importlib.util
+    try:
+        found = importlib.util.find_spec(module)
+    except ModuleNotFoundError:  # a parent package is missing too
+        found = None
+    if found is None and path is not None and Path(path, "__init__.py").exists():
+        spec = importlib.util.spec_from_file_location(module, Path(path, "__init__.py"),
+                                                      submodule_search_locations=[path])
+        package = importlib.util.module_from_spec(spec)
+        sys.modules[module] = package
+        spec.loader.exec_module(package)
+        return package
+    return importlib.import_module(module)
 
 
 def run(spec: dict) -> dict:
     record: dict = {"status": "failed", "python": platform.python_version(), "interpreter": sys.executable}
-    adapter = importlib.import_module(spec["backend_module"])
+    adapter = import_adapter(spec["backend_module"], spec.get("backend_path"))
     task = importlib.import_module(spec["task_module"])
     problem = task.make_problem(size=spec["size"], seed=spec["seed"], recipe=spec["recipe"],
                                 precision=spec["precision"], steps=spec["steps"], lr=spec.get("lr"))
@@ -36,6 +56,8 @@ def run(spec: dict) -> dict:
         adapter.set_threads(spec["threads"])
     module = importlib.import_module(f"{spec['backend_module']}.{spec['task_module'].rpartition('.')[2]}")
     record["import_s"] = time.perf_counter() - started
+    # The report shows this file's code; the digest tells it whether the file changed since the run.
+    record["source_sha256"] = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
     record["framework_version"] = adapter.version()
 
     device = spec["device"]
@@ -50,29 +72,49 @@ def run(spec: dict) -> dict:
 
     losses: list[float] = []
     step_seconds: list[float] = []
+    synchronize = adapter.synchronize
     training = module.train(problem, device, spec["variant"])
-    lap = time.perf_counter()
+    # Each step is timed around next() alone: from just before the generator resumes to just after the
+    # backend's barrier (its queued work done, e.g. MXNet's engine, JAX's dispatch, CUDA), so the worker's
+    # own bookkeeping between steps is never charged to a step.
+    started = lap = time.perf_counter()
     try:
         while True:
             out = next(training)
+            synchronize(device)
             now = time.perf_counter()
-            chunk = list(out) if isinstance(out, (list, tuple)) else [out]
+            if isinstance(out, (list, tuple)):
+                if not out:  # the backend's marker: setup, tracing and compilation end here, training starts
+                    record["compile_s"] = now - started
+                    lap = time.perf_counter()
+                    continue
+                chunk = [float(v) for v in out]
+            else:
+                chunk = [float(out)]
             if not step_seconds:  # setup, tracing or compilation, and the first step or chunk of steps
-                record["first_call_s"] = now - lap
-            step_seconds += [(now - lap) / len(chunk)] * len(chunk)
-            losses += [float(v) for v in chunk]
-            lap = now
+                record["first_call_s"] = now - started
+            inside = getattr(out, "step_seconds", None)  # a chunk whose steps the backend timed (Keras' fit())
+            if inside is not None and len(inside) == len(chunk):
+                step_seconds += inside
+                record["chunk_setup_s"] = record.get("chunk_setup_s", 0.0) + (now - lap) - sum(inside)
+            else:  # steps run inside one call (a compiled loop): each gets an equal share of it
+                step_seconds += [(now - lap) / len(chunk)] * len(chunk)
+            losses += chunk
             if not all(math.isfinite(v) for v in chunk):
                 training.close()
                 break
+            lap = time.perf_counter()
     except StopIteration as finished:
         result = finished.value
         record["finish_s"] = time.perf_counter() - lap  # evaluation and transfer back to numpy
     else:
         result = None
 
-    adapter.synchronize(device)
+    synchronize(device)
+    train_s = (time.perf_counter() - started) - record.get("finish_s", 0.0)
     record.update(summarize(step_seconds, problem.batch_size))
+    record["train_s"] = train_s  # wall time of the training, compilation and the worker's bookkeeping included
+    record["threads_in_effect"] = {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()}
     record["losses"] = losses
     record["peak_rss_bytes"] = peak_rss_bytes()
     record["peak_device_bytes"] = adapter.peak_device_memory(device)
@@ -83,6 +125,9 @@ def run(spec: dict) -> dict:
     metrics = task.check(problem, result, losses)
     record["verdict"] = metrics.pop("verdict")
     record["metrics"] = metrics
+    for_report = getattr(task, "summary_for_report", None)  # small data for the report's plots
+    if for_report is not None and record["verdict"] == "ok":
+        record["report_data"] = for_report(problem, result)
     record["notes"] = list(result.notes)
     record["status"] = "ok"
     return record

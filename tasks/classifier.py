@@ -11,7 +11,11 @@ compare each loss curve with the numpy reference step by step.
 
 A backend implements `train(problem, device, variant)` as a generator: it yields the training loss of
 each step as a Python float (reading it back to the host also synchronizes the device, so the runner's
-clock is honest) and returns a `Result`.
+clock is honest) and returns a `Result`. A backend that runs many steps in one call (a compiled loop,
+Keras' fit()) yields the list of their losses instead (with a `step_seconds` attribute, the same length,
+where it can time each step inside the call); one that compiles ahead of training may first
+yield an empty list, which tells the worker that setup and compilation end there (reported as compile_s,
+apart from the steps).
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ NAME = "classifier"
 SUMMARY = "3-zone toy classifier of Course 1: a 2-12-3 MLP, softmax cross-entropy, four recipes"
 
 DEFAULT_SIZE = 200_000
+# `rosetta run --quick`: a first look in seconds per cell. The optimizer recipes do their one epoch of
+# this smaller set (38 steps of 500); manual-sgd stops before the course's first learning-rate decay.
+QUICK_SIZE = 20_000
+QUICK_STEPS = {"manual-sgd": 1000}
 MIN_SIZE = 100
 VALIDATION_FRACTION = 0.05  # the course keeps 2 to 10 % of the data aside
 HIDDEN = 12
@@ -242,3 +250,23 @@ def check(problem: Problem, result: Result, losses: list) -> dict:
     metrics["final_loss"] = float(losses[-1])
     metrics["verdict"] = "ok" if np.isfinite(logits).all() else "diverged (non-finite predictions)"
     return metrics
+
+
+# ------------------------------------------------------------------------------------------ report
+
+# The inputs live in the unit square: the report can draw the data and each backend's decision regions.
+INPUT_DOMAIN = ((0.0, 1.0), (0.0, 1.0))
+CLASS_NAMES = ("zone 0 (left)", "zone 1 (upper right)", "zone 2 (lower)")
+
+
+def predict(params: dict, x: np.ndarray) -> np.ndarray:
+    """Logits of the 2-12-3 perceptron for points x (n, 2), in numpy: what the report draws regions with."""
+    params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
+    hidden = np.maximum(np.asarray(x, dtype=np.float64) @ params["W1"] + params["b1"], 0)
+    return hidden @ params["W2"] + params["b2"]
+
+
+def summary_for_report(problem: Problem, result: Result) -> dict:
+    """Small JSON-able data the worker stores in the record for the report: the final parameters
+    (75 numbers), from which the report redraws the decision regions without the framework."""
+    return {"params": {name: np.asarray(result.params[name], dtype=np.float64).tolist() for name in problem.params}}

@@ -46,3 +46,11 @@ def rosetta(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     """The real command line, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "rosetta", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory):
+    """Third-party backend packages (tests/plugins.py) pip-installed into a temporary folder; put it on
+    PYTHONPATH to make their entry points visible. The project's environment is left untouched."""
+    from plugins import install_plugins
+    return install_plugins(tmp_path_factory.mktemp("plugins"))

@@ -9,7 +9,7 @@ FRAMEWORKS = ("torch", "tensorflow", "jax", "mxnet", "keras", "paddle", "optax")
 def test_importing_the_engine_imports_no_framework():
     code = (
         "import sys, rosetta, rosetta.cli, rosetta.registry, rosetta.runner, rosetta.report, rosetta.envs, "
-        "rosetta.worker, rosetta.results, rosetta.timing, tasks.classifier\n"
+        "rosetta.worker, rosetta.results, rosetta.timing, rosetta.report_html, rosetta.compare, tasks.classifier\n"
         "rosetta.registry.discover()\n"
         f"loaded = sorted(m for m in {FRAMEWORKS!r} if m in sys.modules)\n"
         "print(','.join(loaded))"

@@ -64,3 +64,64 @@ def test_a_backend_with_its_own_environment_runs_from_its_own_interpreter(monkey
     for backend in own:
         assert envs.interpreter(backend) == tmp_path / backend.environment / "bin" / "python"
     assert envs.interpreter(NUMPY) == __import__("pathlib").Path(os.sys.executable)
+
+
+def results_of(run_dir):
+    return [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+
+
+def test_a_killed_run_keeps_its_records_and_resume_runs_only_the_missing_cells(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    # 4 recipes x 2 backends on the CPU; numpy first, torch cells take a second or two each.
+    command = [sys.executable, "-m", "rosetta", "run", "--backend", "numpy,torch", "--device", "cpu",
+               "--size", "3000", "--steps", "300", "--out", str(tmp_path)]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        run_dirs = list(tmp_path.iterdir())
+        if run_dirs and (run_dirs[0] / "results.jsonl").exists() and len(results_of(run_dirs[0])) >= 2:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    (run_dir,) = tmp_path.iterdir()
+    assert process.returncode == 130, stderr
+    assert f"continue with `rosetta run --resume {run_dir}`" in stderr
+    before = results_of(run_dir)
+    assert 2 <= len(before) < 8
+
+    resumed = rosetta("run", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(before)} of 8 cells done, {8 - len(before)} to run" in resumed.stderr
+    after = results_of(run_dir)
+    assert len(after) == 8 and after[: len(before)] == before
+    assert len({r["cell"] for r in after}) == 8
+    assert (run_dir / "report.md").exists()
+
+
+def test_resume_drops_a_torn_last_line_before_appending(tmp_path):
+    out = tmp_path / "out"
+    first = rosetta("run", "--backend", "numpy", "--device", "cpu", "--size", "2000", "--steps", "10",
+                    "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    (run_dir,) = out.iterdir()
+    lines = (run_dir / "results.jsonl").read_text().splitlines()
+    # as if the run had been killed while writing its third record, and before the fourth
+    (run_dir / "results.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])
+    resumed = rosetta("run", "--resume", str(run_dir))
+    assert resumed.returncode == 0, resumed.stderr
+    after = results_of(run_dir)
+    assert len(after) == 4 and after[:2] == [json.loads(line) for line in lines[:2]]
+    assert {r["recipe"] for r in after} == {"manual-sgd", "sgd-momentum", "adam", "adadelta"}
+
+
+def test_resume_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
+    result = rosetta("run", "--resume", str(tmp_path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "has no plan.json" in result.stderr

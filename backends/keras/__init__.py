@@ -89,7 +89,26 @@ def set_threads(n):
             tf.config.threading.set_inter_op_parallelism_threads(n)
         except RuntimeError:  # TensorFlow's runtime already started: it read TF_NUM_INTRAOP_THREADS instead
             pass
-    # JAX: XLA reads its CPU threads only from XLA_FLAGS, which the worker sets before the import.
+    elif backend == "jax":
+        # XLA has no thread setting: its CPU pool is sized from the CPUs the process may run on when its
+        # client starts, so pin this process to n of them first (as backends/jax does).
+        import os
+        if hasattr(os, "sched_setaffinity"):
+            cpus = sorted(os.sched_getaffinity(0))
+            if 0 < n < len(cpus):
+                os.sched_setaffinity(0, cpus[:n])
+
+
+def threads_in_effect():
+    backend = _backend()
+    if backend == "torch":
+        import torch
+        return {"torch intra-op": torch.get_num_threads(), "torch inter-op": torch.get_num_interop_threads()}
+    if backend == "tensorflow":
+        import tensorflow as tf
+        return {"tensorflow intra-op": tf.config.threading.get_intra_op_parallelism_threads(),
+                "tensorflow inter-op": tf.config.threading.get_inter_op_parallelism_threads()}
+    return {}  # JAX: the worker records the CPUs the process may run on, which size XLA's pool
 
 
 def peak_device_memory(device):
@@ -107,3 +126,17 @@ def peak_device_memory(device):
         import tensorflow as tf
         return tf.config.experimental.get_memory_info("GPU:0")["peak"]
     return None
+
+
+def from_numpy(array, device):
+    import keras
+    if _backend() == "jax" and array.dtype.itemsize == 8:  # JAX makes float64 float32 without x64
+        import jax
+        jax.config.update("jax_enable_x64", True)
+    # Keras places tensors on its backend's default device (the GPU where one is visible).
+    return keras.ops.convert_to_tensor(array, dtype=str(array.dtype))
+
+
+def to_numpy(x):
+    import keras
+    return keras.ops.convert_to_numpy(x)

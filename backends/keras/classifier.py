@@ -5,6 +5,8 @@ tutorials have no hand-written update loop, so the course's manual-sgd is keras.
 course's schedule as a LearningRateSchedule. The same code runs on the JAX, PyTorch or TensorFlow backend.
 """
 
+import time
+
 import keras
 from keras import layers, ops
 
@@ -32,12 +34,30 @@ class BatchLoss(keras.metrics.Metric):
 
 
 class LossHistory(keras.callbacks.Callback):
+    """Each batch's loss, and each batch's time as fit() spends it: from the end of the previous batch (for
+    the first, from its start) to the end of this one, so fit()'s own work between batches is counted."""
+
     def __init__(self):
         super().__init__()
         self.losses = []
+        self.ends = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.ends:
+            self.ends.append(time.perf_counter())
 
     def on_train_batch_end(self, batch, logs=None):
         self.losses.append(logs["batch_loss"])
+        self.ends.append(time.perf_counter())
+
+
+class TimedLosses(list):
+    """The losses of one fit() call, with each step's seconds: the worker times the steps inside the call
+    with these, and counts the rest of the call (fit()'s set-up) apart from the steps."""
+
+    def __init__(self, history):
+        super().__init__(history.losses)
+        self.step_seconds = [b - a for a, b in zip(history.ends, history.ends[1:])]
 
 
 def course_schedule(problem):
@@ -121,7 +141,7 @@ def train(problem, device, variant):
             history = LossHistory()
             model.fit(problem.x_train[rows], problem.y_train[rows], batch_size=problem.batch_size,
                       initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[history])
-            yield history.losses
+            yield TimedLosses(history)
 
         val_logits = model.predict(problem.x_val, batch_size=len(problem.x_val), verbose=0)
     (W1, b1), (W2, b2) = model.layers[0].get_weights(), model.layers[1].get_weights()

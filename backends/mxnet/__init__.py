@@ -36,8 +36,10 @@ def gpu_name():
 
 
 def synchronize(device):
+    # MXNet's engine runs ops asynchronously on every device, the CPU included: asscalar() waits for the
+    # loss only, while the step's updates may still be queued. The worker waits for all before each clock read.
     import mxnet as mx
-    mx.nd.waitall()  # MXNet's engine runs ops asynchronously on every device, the CPU included
+    mx.nd.waitall()
 
 
 def set_threads(n):
@@ -48,6 +50,13 @@ def set_threads(n):
     mx.base.check_call(mx.base._LIB.MXSetNumOMPThreads(ctypes.c_int(n)))
 
 
+def threads_in_effect():
+    import os
+    # MXNet has no getter; its engine read MXNET_CPU_WORKER_NTHREADS at start-up (default 1). The OpenMP
+    # threads per operator are read back from libgomp by the worker.
+    return {"mxnet engine workers": int(os.environ.get("MXNET_CPU_WORKER_NTHREADS", 1))}
+
+
 def peak_device_memory(device):
     if device != "gpu":
         return None
@@ -56,3 +65,19 @@ def peak_device_memory(device):
     # in use on the device at the end (CUDA context and other processes included) approximates the peak.
     free, total = mx.context.gpu_memory_info(0)
     return total - free
+
+
+def build_info():
+    import mxnet as mx
+    features = mx.runtime.Features()
+    return {name: "yes" if features.is_enabled(name) else "no" for name in ("CUDA", "CUDNN", "MKLDNN")}
+
+
+def from_numpy(array, device):
+    import mxnet as mx
+    # nd.array makes float32 unless told the dtype
+    return mx.nd.array(array, ctx=mx.gpu(0) if device == "gpu" else mx.cpu(), dtype=array.dtype)
+
+
+def to_numpy(x):
+    return x.asnumpy()

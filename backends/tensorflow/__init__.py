@@ -8,6 +8,7 @@ VARIANTS = {
     "tensorflow": "TF2: GradientTape, the training step compiled into a graph by tf.function",
     "tensorflow-eager": "TF2: the same GradientTape step, run eagerly op by op",
     "tensorflow-v1": "TF1 style through tf.compat.v1: placeholders, optimizer.minimize, Session.run",
+    "tensorflow-loop": "TF2: the whole training loop (tf.range) compiled by one tf.function, losses returned at the end",
 }
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
@@ -30,8 +31,10 @@ def gpu_name():
 
 
 def synchronize(device):
-    import tensorflow as tf
+    # Called before the clock is read at every step. On the CPU, eager ops and tf.function calls have run
+    # when they return (and the loss is read back with float()): nothing to wait for.
     if device == "gpu":
+        import tensorflow as tf
         tf.test.experimental.sync_devices()
 
 
@@ -42,6 +45,29 @@ def set_threads(n):
     tf.config.threading.set_inter_op_parallelism_threads(n)
 
 
+def threads_in_effect():
+    import tensorflow as tf
+    # 0 is TensorFlow's "not set": one thread per core, unless TF_NUM_INTRAOP_THREADS says otherwise.
+    return {"tensorflow intra-op": tf.config.threading.get_intra_op_parallelism_threads(),
+            "tensorflow inter-op": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
 def peak_device_memory(device):
     import tensorflow as tf
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] if device == "gpu" else None
+
+
+def build_info():
+    import tensorflow as tf
+    info = tf.sysconfig.get_build_info()
+    return {"CUDA": info.get("cuda_version", "none (CPU build)"), "cuDNN": info.get("cudnn_version", "none")}
+
+
+def from_numpy(array, device):
+    import tensorflow as tf
+    with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
+        return tf.identity(tf.constant(array))  # tf.constant alone stays on the host
+
+
+def to_numpy(x):
+    return x.numpy()

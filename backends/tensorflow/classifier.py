@@ -3,12 +3,13 @@
 - "tensorflow" (TF2): the weights are tf.Variables in a tf.Module, tf.GradientTape records the forward
   pass, and the whole training step is compiled into a graph by tf.function.
 - "tensorflow-eager": the same step, run op by op in eager mode (what TF2 code does without tf.function).
+- "tensorflow-loop": the same step inside a `for i in tf.range(n)` loop, the whole loop compiled by one
+  tf.function (AutoGraph makes it a tf.while_loop), its losses returned at the end in a TensorArray.
 - "tensorflow-v1": the graph-and-session style of TF1 that the course shows, through tf.compat.v1:
   placeholders, optimizer.minimize, and Session.run feeding one batch at a time.
 
-manual-sgd is the course's loop: in TF2 the update p -= lr * grad is applied by hand with assign_sub;
-in TF1 it is GradientDescentOptimizer, with the learning rate fed through a placeholder as every TF1
-recipe does here. The other recipes use tf.keras.optimizers (TF2) and tf.compat.v1.train (TF1).
+manual-sgd is the course's loop, the update p -= lr * grad applied by hand with assign_sub: in TF2 on
+the tape's gradients, in TF1 on tf.gradients' (the learning rate fed through a placeholder). The other recipes use tf.keras.optimizers (TF2) and tf.compat.v1.train (TF1).
 """
 
 import tensorflow as tf
@@ -32,7 +33,8 @@ def train(problem, device, variant):
     device_name = "/GPU:0" if device == "gpu" else "/CPU:0"
     if variant == "tensorflow-v1":
         return (yield from train_v1(problem, device_name))
-    return (yield from train_v2(problem, device_name, compiled=(variant == "tensorflow")))
+    return (yield from train_v2(problem, device_name, compiled=variant in ("tensorflow", "tensorflow-loop"),
+                                whole_loop=(variant == "tensorflow-loop")))
 
 
 def cross_entropy(logits, labels):
@@ -66,7 +68,7 @@ def keras_optimizer(recipe):
     raise ValueError(f"no optimizer for recipe {recipe.name}")
 
 
-def train_v2(problem, device_name, compiled):
+def train_v2(problem, device_name, compiled, whole_loop=False):
     manual = problem.recipe.name == "manual-sgd"
     with tf.device(device_name):
         X, Y = tf.constant(problem.x_train), tf.constant(problem.y_train)
@@ -94,17 +96,38 @@ def train_v2(problem, device_name, compiled):
         return loss
 
     train_step = sgd_step if manual else optimizer_step
-    if compiled:
-        train_step = tf.function(train_step)
+    if whole_loop:
+        # Batches and rates of any number of steps: one graph serves the warm-up call and the training.
+        @tf.function(input_signature=[tf.TensorSpec([None, problem.batch_size], tf.int64),
+                                      tf.TensorSpec([None], X.dtype)])
+        def train_loop(batches, rates):
+            steps = tf.shape(batches)[0]
+            losses = tf.TensorArray(X.dtype, size=steps)
+            for i in tf.range(steps):  # AutoGraph: a tf.while_loop
+                loss = sgd_step(batches[i], rates[i]) if manual else optimizer_step(batches[i])
+                losses = losses.write(i, loss)
+            return losses.stack()
 
-    for i, rows in enumerate(problem.batches):
         with tf.device(device_name):
-            # Tensors, not Python numbers: tf.function traces a new graph for every new Python value.
-            if manual:
-                loss = train_step(tf.constant(rows), tf.constant(problem.learning_rate(i), X.dtype))
-            else:
-                loss = train_step(tf.constant(rows))
-        yield float(loss)
+            batches = tf.constant(problem.batches)
+            rates = tf.constant([problem.learning_rate(i) for i in range(problem.steps)], X.dtype)
+            # A call over zero batches traces the loop and lets the runtime optimize the graph without
+            # training; the empty yield tells the worker that compilation ends here.
+            train_loop(batches[:0], rates[:0])
+            yield []
+            losses = train_loop(batches, rates)
+        yield losses.numpy().astype(float).tolist()
+    else:
+        if compiled:
+            train_step = tf.function(train_step)
+        for i, rows in enumerate(problem.batches):
+            with tf.device(device_name):
+                # Tensors, not Python numbers: tf.function traces a new graph for every new Python value.
+                if manual:
+                    loss = train_step(tf.constant(rows), tf.constant(problem.learning_rate(i), X.dtype))
+                else:
+                    loss = train_step(tf.constant(rows))
+            yield float(loss)
 
     with tf.device(device_name):
         val_logits = model(tf.constant(problem.x_val))
@@ -127,8 +150,6 @@ def v1_optimizer(recipe, learning_rate, dtype):
     # dtype, which in float64 would make momentum 0.8999999762; constants of the variables' dtype stay exact.
     c = lambda value: tf.constant(value, dtype)
     train = tf.compat.v1.train
-    if recipe.name == "manual-sgd":
-        return train.GradientDescentOptimizer(learning_rate)
     if recipe.name == "sgd-momentum":
         return train.MomentumOptimizer(learning_rate, momentum=c(h["momentum"]))
     if recipe.name == "adam":
@@ -158,7 +179,13 @@ def train_v1(problem, device_name):
         logits = tf.matmul(hidden, W2) + b2
         loss = cross_entropy(logits, y)
 
-        train_op = v1_optimizer(problem.recipe, learning_rate, dtype).minimize(loss)
+        if problem.recipe.name == "manual-sgd":
+            # The course's loop: tf.gradients builds the backward graph, assign_sub applies the update.
+            weights = [W1, b1, W2, b2]
+            gradients = tf.gradients(loss, weights)
+            train_op = tf.group(*[w.assign_sub(learning_rate * g) for w, g in zip(weights, gradients)])
+        else:
+            train_op = v1_optimizer(problem.recipe, learning_rate, dtype).minimize(loss)
         init = v1.global_variables_initializer()
     graph.finalize()
 

@@ -1,10 +1,14 @@
-"""PyTorch: eager autograd; raw tensors for the course's manual loop, nn.Module + torch.optim otherwise."""
+"""PyTorch: eager autograd (raw tensors for the course's manual loop, nn.Module + torch.optim otherwise), and
+the same step compiled whole by torch.compile."""
 
 NAME = "torch"
 DISPLAY_NAME = "PyTorch"
 IMPORT_NAME = "torch"
 ENVIRONMENT = "shared"
-VARIANTS = {"torch": "eager autograd"}
+VARIANTS = {
+    "torch": "eager autograd",
+    "torch-compile": "the whole step (torch.func gradients, the update) compiled into one graph by torch.compile",
+}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 
@@ -20,16 +24,42 @@ def gpu_name():
 
 
 def synchronize(device):
-    import torch
+    # The worker calls this before reading the clock at every step: on the CPU, where each op has run when
+    # it returns, it costs one comparison.
     if device == "gpu":
+        import torch
         torch.cuda.synchronize()
 
 
 def set_threads(n):
     import torch
-    torch.set_num_threads(n)
+    torch.set_num_threads(n)  # intra-op: its OpenMP pool (and OMP_NUM_THREADS, set by the worker)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # settable only before torch's first inter-op parallel work
+        pass
+
+
+def threads_in_effect():
+    import torch
+    return {"torch intra-op": torch.get_num_threads(), "torch inter-op": torch.get_num_interop_threads()}
 
 
 def peak_device_memory(device):
     import torch
     return torch.cuda.max_memory_allocated() if device == "gpu" else None
+
+
+def build_info():
+    import torch
+    return {"CUDA": torch.version.cuda or "none (CPU build)",
+            "cuDNN": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else "none"}
+
+
+def from_numpy(array, device):
+    import torch
+    return torch.from_numpy(array).to("cuda" if device == "gpu" else "cpu")
+
+
+def to_numpy(x):
+    return x.detach().cpu().numpy()

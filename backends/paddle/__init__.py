@@ -1,0 +1,66 @@
+"""PaddlePaddle 3: dygraph (paddle.nn.Layer, paddle.optimizer, autograd by hand for the course's loop),
+and the same network converted to a static graph by paddle.jit.to_static."""
+
+NAME = "paddle"
+DISPLAY_NAME = "PaddlePaddle"
+IMPORT_NAME = "paddle"
+# paddlepaddle 3.3.1 pins opt_einsum==3.3.0, which would downgrade the shared environment's 3.4.0 (used by
+# JAX and TensorFlow); its GPU build pins exact nvidia-*-cu12 versions that differ from PyTorch's. So it
+# lives in a virtual environment of its own, as MXNet does.
+ENVIRONMENT = "paddle"
+VARIANTS = {
+    "paddle": "dygraph: tensors with stop_gradient=False by hand, paddle.nn.Layer + paddle.optimizer",
+    "paddle-static": "the same Layer converted by paddle.jit.to_static: forward and backward run as one static program",
+}
+SUPPORTS_GPU = True
+SUPPORTS_FLOAT64 = True
+# Paddle warns at import, on stderr, that no ccache is found (for compiling custom operators), and logs
+# the static-graph conversion at INFO level; neither concerns a run.
+VARIANT_ENVIRONMENT = {variant: {"GLOG_minloglevel": "2"} for variant in VARIANTS}
+
+
+def version():
+    import paddle
+    return paddle.__version__
+
+
+def gpu_name():
+    import paddle
+    if not paddle.device.is_compiled_with_cuda() or paddle.device.cuda.device_count() == 0:
+        return None
+    return paddle.device.cuda.get_device_name(0)
+
+
+def synchronize(device):
+    import paddle
+    if device == "gpu":
+        paddle.device.synchronize()  # the CPU runs each kernel before returning
+
+
+def set_threads(n):
+    # The threads of Paddle's CPU math library (MKL / OpenBLAS and its OpenMP loops); it also reads
+    # OMP_NUM_THREADS, which the worker sets before the import.
+    from paddle.base import core
+    core.set_num_threads(n)
+
+
+def peak_device_memory(device):
+    import paddle
+    return paddle.device.cuda.max_memory_allocated(0) if device == "gpu" else None
+
+
+def from_numpy(array, device):
+    import paddle
+    # paddle.to_tensor keeps a numpy array's dtype (Python floats would become float32)
+    return paddle.to_tensor(array, place=paddle.CUDAPlace(0) if device == "gpu" else paddle.CPUPlace())
+
+
+def to_numpy(x):
+    return x.numpy()
+
+
+def build_info():
+    import paddle
+    compiled = paddle.device.is_compiled_with_cuda()
+    return {"CUDA": paddle.version.cuda() if compiled else "none (CPU build)",
+            "cuDNN": paddle.version.cudnn() if compiled else "none"}
