@@ -38,7 +38,7 @@ from rosetta import envs, machine, registry, runner  # noqa: E402
 from rosetta.timing import across_repeats  # noqa: E402
 from tasks import classifier  # noqa: E402
 
-BACKENDS = ("numpy", "torch", "tensorflow", "jax", "keras", "mxnet")
+BACKENDS = ("numpy", "torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
 RECIPE = "manual-sgd"
 MARK = "BARE "
 
@@ -109,7 +109,7 @@ def table(summaries: dict) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: all six)")
+    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated (default: every backend with a bare script)")
     parser.add_argument("--rounds", type=int, default=10, help="alternations per backend (default 10)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads of every framework on both sides; 0: each framework's default (default 1)")

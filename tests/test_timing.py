@@ -228,7 +228,7 @@ def test_quick_sizes_are_smaller_than_the_defaults():
 
 BARE = ROOT / "benchmarks" / "bare"
 ALLOWED_IMPORTS = {"argparse", "json", "os", "statistics", "time", "numpy", "torch", "tensorflow", "jax", "optax",
-                   "keras", "mxnet"}
+                   "keras", "mxnet", "paddle"}
 
 
 def test_the_benchmarked_backends_have_bare_scripts_that_import_nothing_of_rosetta():
@@ -294,5 +294,7 @@ def test_the_overhead_benchmark_prints_its_table_and_writes_its_results(tmp_path
 def test_the_readme_reports_the_benchmark():
     readme = (ROOT / "README.md").read_text()
     assert "## Harness overhead and stability" in readme
-    assert "benchmarks/overhead.py" in readme
+    assert "benchmarks/overhead.py" in readme and "benchmarks/results/" in readme
+    for line in ("| numpy ", "| torch ", "| tensorflow ", "| jax ", "| keras ", "| mxnet "):
+        assert line in readme[readme.index("## Harness overhead and stability"):]
 
