@@ -172,11 +172,12 @@ def main(argv=None) -> int:
     while path.exists():
         suffix += 1
         path = args.out / f"{name}-{suffix}.json"
-    for r in runs.values():  # keep the loss curves of one pair only: the comparison above used them
+    for r in runs.values():  # the comparison above used whole curves; keep the head of one pair's
         for side in ("bare", "rosetta"):
             for k, result in enumerate(r[side]):
-                if k > 0:
-                    result.pop("losses", None)
+                losses = result.pop("losses", None)
+                if k == 0 and losses is not None:
+                    result["losses_head"] = losses[:classifier.AGREEMENT_STEPS]
                 result.pop("report_data", None)
     path.write_text(json.dumps({
         "command": " ".join([Path(sys.executable).name, *sys.argv]), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
