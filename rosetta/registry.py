@@ -21,6 +21,9 @@ the entry-point group ``rosetta.backends``) whose ``__init__`` defines, WITHOUT 
     version()                 -> str
     gpu_name()                -> str or None when no GPU is visible to the framework
     synchronize(device)       wait until queued work on "cpu" or "gpu" is done
+    step_barrier(device)      optional: what the worker waits for after each step, before reading the clock
+                              (default: synchronize); for a framework whose loss read-back already waits for
+                              the whole step, something cheaper than a device-wide barrier
     set_threads(n)            intra/inter-op threads, called right after the framework is imported
     threads_in_effect()       optional -> {"torch intra-op": 1, ...}: the framework's thread counts, read back
     peak_device_memory(device) -> bytes or None
