@@ -283,13 +283,25 @@ def check_task(report: CheckReport, backend, backends, task: str, steps: int, us
             f"remove those imports from {where}: each backend uses its own framework only")
     else:
         add("imports no other framework", "pass")
-    if probe and "train" not in probe.get("functions", []):
-        add("defines train()", "fail", f"{where} has no train(problem, device, variant)",
-            f"define train(problem, device, variant) in {where}, a generator (see tasks/{module_name}.py)")
+    training = not hasattr(spec, "run_backend")
+    required = getattr(spec, "BACKEND_FUNCTIONS", ("train",) if training else ())
+    missing = [f for f in required if f not in probe.get("functions", [])] if probe else []
+    if missing:
+        add(f"defines {missing[0]}()", "fail", f"{where} lacks {', '.join(missing)}",
+            f"define {', '.join(missing)} in {where} (see tasks/{module_name}.py)")
         return
+    options = {}
+    if "data_dir" in runner.accepted_options(spec):
+        from rosetta.data import locate_cifar10
+        try:
+            options["data_dir"] = str(locate_cifar10(None))
+        except UsageError as error:
+            add("runs", "skip", f"{task} needs its data set: {error}")
+            return
 
     precision = "float64" if backend.supports_float64 else "float32"
-    size = _tiny_size(spec, steps)
+    size = getattr(spec, "CHECK_SIZE", None) or _tiny_size(spec, steps)
+    steps = steps if training else None
     tolerance = getattr(spec, "AGREEMENT_TOLERANCE", {}).get(precision, 1e-12)
     first_steps = getattr(spec, "AGREEMENT_STEPS", steps)
     reference = backends.get("numpy")
@@ -298,17 +310,18 @@ def check_task(report: CheckReport, backend, backends, task: str, steps: int, us
         if reference is not None and backend.name != "numpy":
             say(f"running numpy {recipe} (the reference)")
             numpy_records[recipe] = runner.run_cell(runner.Cell(task, "numpy", "numpy", "cpu", recipe, precision,
-                                                                size, 0, steps), reference, timeout=CELL_TIMEOUT_S)
-    for variant in backend.variants:
+                                                                size, 0, steps, **options), reference,
+                                                    timeout=CELL_TIMEOUT_S)
+    for variant in [v for v in backend.variants if backend.implements(task, v)]:
         for recipe in spec.RECIPES:
             say(f"running {variant} {recipe}")
-            cell = runner.Cell(task, backend.name, variant, "cpu", recipe, precision, size, 0, steps)
+            cell = runner.Cell(task, backend.name, variant, "cpu", recipe, precision, size, 0, steps, **options)
             record = runner.run_cell(cell, backend, timeout=CELL_TIMEOUT_S)
             judge_cell(report, backend, cell, record, numpy_records.get(recipe), tolerance, first_steps, where)
 
 
 def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_steps, where) -> None:
-    from rosetta.report import relative_deviation
+    from rosetta.report import relative_deviation, series
 
     scope = f"{cell.task}/{cell.variant}/{cell.recipe} ({cell.precision}, size {cell.size}, {cell.steps} steps)"
     add = lambda *a, **k: report.add(scope, *a, **k)  # noqa: E731
@@ -333,18 +346,25 @@ def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_ste
     if status != "ok":
         add("runs", "fail", record.get("verdict", status), f"run {rerun}")
         return
+    if "losses" not in record:  # a task of checks: its verdict says which check failed
+        add("runs", "pass", f"in {record.get('run_s', 0):.1f} s")
+        verdict = record.get("verdict")
+        add("matches the numpy reference", "pass" if verdict == "ok" else "fail", verdict,
+            "" if verdict == "ok" else f"see tasks/{registry.task_module_name(cell.task)}.py for what each check "
+                                         f"expects, and the same check in backends/numpy/")
+        return
     add("runs", "pass", f"{len(record['losses'])} losses, {record.get('step_median_s', 0) * 1e3:.2f} ms a step")
     verdict = record.get("verdict")
     if verdict != "ok":
         add("returns what the task asks", "fail", verdict, _fix_for_verdict(verdict, cell.task, where))
         return
-    add("returns what the task asks", "pass", "losses, parameters and validation logits of the right shapes")
+    add("returns what the task asks", "pass", "the losses and results of the right shapes")
     if numpy_record is None:
         return
     if numpy_record.get("status") != "ok":
         add("agrees with numpy", "skip", f"the numpy reference did not run: {numpy_record.get('verdict')}")
         return
-    deviation = relative_deviation(record["losses"], numpy_record["losses"])[:first_steps]
+    deviation = relative_deviation(series(record), series(numpy_record))[:first_steps]
     worst = float(deviation.max())
     notes = record.get("notes") or []
     known = backend.known_deviations.get(cell.variant) if cell.precision == "float64" else None
@@ -364,7 +384,7 @@ def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_ste
             + _short(notes[0]))
         return
     first = int((deviation > tolerance).argmax())
-    ours, theirs = record["losses"][first], numpy_record["losses"][first]
+    ours, theirs = series(record)[first], series(numpy_record)[first]
     hint = ("the first loss already differs: the forward pass, the loss or the starting weights differ "
             "(start from problem.params, mind (in, out) vs (out, in) layouts, and use the mean over the batch)"
             if first == 0 else

@@ -103,7 +103,8 @@ def probe(spec: dict) -> dict:
         else:
             # frameworks the task module brings in beyond what its own framework loads (Keras loads its backend)
             found["loaded"] = _newly_loaded(set(spec.get("other_frameworks", ())) - {own, "numpy"}, framework_loaded)
-            found["functions"] = sorted(n for n in ("train",) if callable(getattr(module, n, None)))
+            found["functions"] = sorted(n for n in dir(module) if not n.startswith("_")
+                                        and callable(getattr(module, n, None)))
         out["tasks"][task_module] = found
     return out
 

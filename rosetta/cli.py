@@ -60,6 +60,12 @@ def build_parser() -> Parser:
     run.add_argument("--size", type=positive_int, help="data set size (default: the task's own)")
     run.add_argument("--steps", type=positive_int, help="training steps (default: the recipe's own)")
     run.add_argument("--lr", type=positive_float, help="replace the recipe's learning rate")
+    run.add_argument("--epochs", type=positive_int, help="cnn: training epochs (default: the recipe's own)")
+    run.add_argument("--batch-size", type=positive_int, help="cnn: images per step (default: the recipe's own)")
+    run.add_argument("--data-dir", help="cnn: CIFAR-10, as the cifar-10-batches-py folder, a folder holding it, or "
+                                        "cifar-10-python.tar.gz (default: $ROSETTA_CIFAR10, then the cache)")
+    run.add_argument("--download", action="store_true",
+                     help="cnn: download CIFAR-10 (170 MB, MD5-checked) into the cache if it is not found")
     run.add_argument("--seed", type=seed_int, default=0, help="seed of data, weights and batch order (default 0)")
     run.add_argument("--threads", type=positive_int,
                      help="intra- and inter-op threads of every framework, and OpenMP / BLAS threads "
@@ -142,9 +148,10 @@ def choose(value: str, allowed, what: str) -> list[str]:
 
 
 RUN_OPTIONS = ("task", "backend", "all_variants", "device", "recipe", "precision", "size", "steps", "lr", "seed",
-               "threads", "timeout", "repeats", "quick")
+               "threads", "timeout", "repeats", "quick", "epochs", "batch_size", "data_dir", "download")
 # Options added after runs were already saved: a plan.json without them gets these.
-LATER_OPTIONS = {"repeats": 1, "quick": False}
+LATER_OPTIONS = {"repeats": 1, "quick": False, "epochs": None, "batch_size": None, "data_dir": None,
+                 "download": False}
 
 
 def plan_run(options: dict):
@@ -163,8 +170,15 @@ def plan_run(options: dict):
     known_recipes = {r for t in tasks for r in registry.load_task(t).RECIPES}
     recipes = None if options["recipe"] == "all" else choose(options["recipe"], sorted(known_recipes), "recipe")
     unavailable = [b for b in backends.values() if b.problem] if "all" in options["backend"].split(",") else []
+    task_options = {"epochs": options["epochs"], "batch_size": options["batch_size"], "data_dir": options["data_dir"]}
+    if "cnn" in tasks:  # found (or downloaded) here, once, so that every worker reads the same folder
+        from rosetta.data import locate_cifar10
+        task_options["data_dir"] = str(locate_cifar10(options["data_dir"], download=options["download"]))
+    elif options["download"]:
+        raise UsageError("--download fetches CIFAR-10 for the cnn task; add --task cnn or drop --download")
     cells = runner.plan(tasks, picks, devices, recipes, options["precision"], options["size"], options["seed"],
-                        options["steps"], options["lr"], unavailable, quick=options.get("quick", False))
+                        options["steps"], options["lr"], unavailable, quick=options.get("quick", False),
+                        options=task_options)
     return tasks, cells, backends
 
 
@@ -201,7 +215,9 @@ def cmd_run(args) -> int:
         signal.signal(signal.SIGTERM, previous)
     written = report.write_reports(run_dir)
     records = results.read_records(run_dir / "results.jsonl")
-    print_table(report.display_table(report.summary(records), report.TERMINAL_COLUMNS))
+    frame = report.summary(records)
+    several = frame["task"].nunique() > 1
+    print_table(report.display_table(frame, (("task",) if several else ()) + report.TERMINAL_COLUMNS))
     print(f"\nreports in {run_dir}: " + ", ".join(p.name for p in written.values()))
     return 0
 

@@ -16,6 +16,8 @@ the entry-point group ``rosetta.backends``) whose ``__init__`` defines, WITHOUT 
     SUPPORTS_FLOAT64    bool
     VARIANT_ENVIRONMENT dict  optional: variant -> {ENV_VAR: value} set before the framework is imported
     DEVICE_ENVIRONMENT  dict  optional: "cpu" or "gpu" -> {ENV_VAR: value}, likewise
+    TASK_VARIANTS       dict  optional: task -> the variants that implement it (default: every variant);
+                              the others are "skipped" rows for that task
     KNOWN_DEVIATIONS    dict  optional: variant -> why its float64 curve cannot match numpy's to rounding
                               (a framework bug, with its link); tests expect that failure, reports show it
     version()                 -> str
@@ -66,7 +68,11 @@ class BackendWarning(UserWarning):
     """A backend that could not be loaded (the CLI prints it as one line: it is not the engine's bug)."""
 
 TASKS = {
+    "tensor-ops": "tasks.tensor_ops",
+    "autograd": "tasks.autograd",
+    "perceptron": "tasks.perceptron",
     "classifier": "tasks.classifier",
+    "cnn": "tasks.cnn",
 }
 
 REQUIRED_ATTRIBUTES = ("NAME", "DISPLAY_NAME", "IMPORT_NAME", "ENVIRONMENT", "VARIANTS",
@@ -92,6 +98,7 @@ class Backend:
     variant_environment: dict = field(default_factory=dict)
     device_environment: dict = field(default_factory=dict)
     known_deviations: dict = field(default_factory=dict)
+    task_variants: dict = field(default_factory=dict)
     path: Path | None = None
     origin: str = "built-in"
     problem: str | None = None  # why it cannot run at all (broken plugin, retired framework)
@@ -109,7 +116,9 @@ class Backend:
         plain = self.path / "requirements.txt"
         return plain if plain.exists() else None
 
-    def implements(self, task: str) -> bool:
+    def implements(self, task: str, variant: str | None = None) -> bool:
+        if variant is not None and task in self.task_variants and variant not in self.task_variants[task]:
+            return False
         if self.path is not None:
             return (self.path / f"{task_module_name(task)}.py").exists()
         return importlib.util.find_spec(f"{self.module}.{task_module_name(task)}") is not None
@@ -148,6 +157,7 @@ def backend_from_module(module_name: str, origin: str) -> Backend:
         variant_environment=dict(getattr(module, "VARIANT_ENVIRONMENT", {})),
         device_environment=dict(getattr(module, "DEVICE_ENVIRONMENT", {})),
         known_deviations=dict(getattr(module, "KNOWN_DEVIATIONS", {})),
+        task_variants={task: list(v) for task, v in getattr(module, "TASK_VARIANTS", {}).items()},
         path=Path(module.__file__).parent, origin=origin,
     )
 

@@ -31,18 +31,36 @@ def relative_deviation(losses, reference) -> np.ndarray:
     return np.abs(a - b) / np.maximum(np.abs(b), np.finfo(np.float64).tiny)
 
 
+def series(record: dict) -> list | None:
+    """The curve a task compares with numpy's: the losses, or the series its AGREEMENT_SERIES names (kept by
+    the worker in report_data, e.g. the perceptron's parameter norms, where the cost itself goes to zero)."""
+    name = _task_constant(record["task"], "AGREEMENT_SERIES", "losses")
+    if name == "losses":
+        return record.get("losses")
+    return (record.get("report_data") or {}).get(name)
+
+
+def series_name(module) -> str:
+    name = getattr(module, "AGREEMENT_SERIES", "losses")
+    return "loss curve" if name == "losses" else name.replace("_", " ")
+
+
+def same_problem(record: dict) -> tuple:
+    return tuple(record.get(k) for k in _task_constant(record["task"], "SAME_PROBLEM", SAME_PROBLEM))
+
+
 def agreement(record: dict, references: dict) -> dict:
-    """Max relative deviation of the loss curve from numpy's, over the first steps and over all."""
-    if record.get("status") != "ok" or not record.get("losses"):
+    """Max relative deviation of the task's curve (the losses) from numpy's, over the first steps and over all."""
+    if record.get("status") != "ok" or not series(record):
         return {}
     if record["backend"] == REFERENCE:
         return {"agreement": "reference"}
-    reference = references.get(tuple(record.get(k) for k in SAME_PROBLEM))
-    if reference is None:
+    reference = references.get((record["task"], same_problem(record)))
+    if reference is None or not series(reference):
         return {"agreement": "no numpy run to compare"}
     first = _task_constant(record["task"], "AGREEMENT_STEPS", 200)
     tolerance = _task_constant(record["task"], "AGREEMENT_TOLERANCE", {}).get(record["precision"])
-    deviation = relative_deviation(record["losses"], reference["losses"])
+    deviation = relative_deviation(series(record), series(reference))
     head = float(deviation[:first].max())
     if tolerance is not None and head <= tolerance:
         verdict = "agrees"
@@ -53,7 +71,7 @@ def agreement(record: dict, references: dict) -> dict:
 
 
 def references_of(records: list[dict]) -> dict:
-    return {tuple(r.get(k) for k in SAME_PROBLEM): r for r in records
+    return {(r["task"], same_problem(r)): r for r in records
             if r["backend"] == REFERENCE and r.get("status") == "ok" and r.get("device") == "cpu"}
 
 
@@ -74,7 +92,7 @@ def summary(records: list[dict]) -> pd.DataFrame:
             "step_median_ms": _ms(r.get("step_median_s")), "step_iqr_ms": _ms(r.get("step_iqr_s")),
             "compile_s": r.get("compile_s"), "step_cv": r.get("step_cv"), "repeats": r.get("repeats"),
             "threads": r.get("threads"),
-            "train_s": r.get("train_s"), "samples_per_s": r.get("samples_per_s"),
+            "train_s": r.get("train_s"), "run_s": r.get("run_s"), "samples_per_s": r.get("samples_per_s"),
             "peak_rss_mb": _mb(r.get("peak_rss_bytes")), "peak_device_mb": _mb(r.get("peak_device_bytes")),
             "framework_version": r.get("framework_version"), "steps": r.get("steps"), "size": r.get("size"),
         })
@@ -90,27 +108,27 @@ def _mb(n):
 
 
 DISPLAY_COLUMNS = {
-    "backend": "backend", "variant": "variant", "device": "device", "recipe": "recipe",
+    "task": "task", "backend": "backend", "variant": "variant", "device": "device", "recipe": "recipe",
     "precision": "precision", "verdict": "verdict", "val_accuracy": "val acc", "agreement": "vs numpy",
     "max_rel_dev_head": "rel dev", "import_s": "import s", "first_call_s": "1st call s", "compile_s": "compile s",
     "step_median_ms": "step ms", "step_iqr_ms": "IQR ms", "step_cv": "CV", "train_s": "train s",
-    "samples_per_s": "samples/s", "peak_rss_mb": "peak RSS MB",
+    "samples_per_s": "samples/s", "run_s": "run s", "peak_rss_mb": "peak RSS MB",
 }
-# Shown only when some cell has them: a compilation timed apart (compile_s), repeats (step_cv).
-OPTIONAL_COLUMNS = ("compile s", "CV")
+ALWAYS_SHOWN = ("task", "backend", "variant", "device", "recipe", "precision", "verdict")
 
 
 TERMINAL_COLUMNS = ("variant", "device", "recipe", "precision", "verdict", "val_accuracy", "agreement",
-                    "max_rel_dev_head", "step_median_ms", "step_cv", "samples_per_s", "train_s", "peak_rss_mb")
+                    "max_rel_dev_head", "step_median_ms", "step_cv", "samples_per_s", "train_s", "run_s", "peak_rss_mb")
 
 
 def display_table(frame: pd.DataFrame, columns=tuple(DISPLAY_COLUMNS)) -> pd.DataFrame:
     """The comparison table as people read it: short headers, rounded numbers, blanks for n/a."""
     table = frame[[c for c in columns if c in frame]].rename(columns=DISPLAY_COLUMNS).copy()
-    table = table.drop(columns=[c for c in OPTIONAL_COLUMNS if c in table and table[c].isna().all()])
+    # a column no cell of these has a value for (a task of checks has no steps, a run no repeats) is left out
+    table = table.drop(columns=[c for c in table if c not in ALWAYS_SHOWN and table[c].isna().all()])
     formats = {"val acc": "{:.2%}", "rel dev": "{:.1e}", "import s": "{:.2f}",
                "1st call s": "{:.3f}", "step ms": "{:.3f}", "IQR ms": "{:.3f}", "train s": "{:.2f}",
-               "samples/s": "{:,.0f}", "peak RSS MB": "{:.0f}", "compile s": "{:.3f}", "CV": "{:.1%}"}
+               "samples/s": "{:,.0f}", "run s": "{:.1f}", "peak RSS MB": "{:.0f}", "compile s": "{:.3f}", "CV": "{:.1%}"}
     for column, fmt in formats.items():
         if column in table:
             table[column] = table[column].map(lambda v, f=fmt: "" if v is None or pd.isna(v) else f.format(v))
@@ -174,20 +192,20 @@ def plot_deviation(records: list[dict], path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     references = references_of(records)
-    pairs = [(r, references.get(tuple(r.get(k) for k in SAME_PROBLEM))) for r in records
-             if r.get("status") == "ok" and r.get("losses") and r["backend"] != REFERENCE]
-    pairs = [(r, ref) for r, ref in pairs if ref is not None]
+    pairs = [(r, references.get((r["task"], same_problem(r)))) for r in records
+             if r.get("status") == "ok" and series(r) and r["backend"] != REFERENCE]
+    pairs = [(r, ref) for r, ref in pairs if ref is not None and series(ref)]
     if not pairs:
         return None
     figure, ax = plt.subplots(figsize=(9, 4.5))
     for r, ref in pairs:
-        deviation = relative_deviation(r["losses"], ref["losses"])
+        deviation = relative_deviation(series(r), series(ref))
         ax.plot(np.arange(len(deviation)) + 1, np.maximum(deviation, 1e-18), lw=1,
-                label=f"{r['variant']} {r['recipe']} {r['precision']} ({r['device']})")
+                label=f"{r['task']} {r['variant']} {r['recipe']} {r['precision']} ({r['device']})")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("|loss - numpy loss| / numpy loss")
-    ax.set_title("Deviation of each loss curve from the numpy reference (same data, weights, batches)")
+    ax.set_ylabel("|value - numpy value| / numpy value")
+    ax.set_title("Deviation of each curve (loss, or the task's series) from the numpy reference")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     figure.tight_layout()
@@ -237,9 +255,9 @@ def markdown(records: list[dict], frame: pd.DataFrame, plots: dict) -> str:
     parts = [f"# Rosetta run {run_id}", "", *environment_lines(records), ""]
     for task in frame["task"].unique():
         task_records = [r for r in records if r["task"] == task]
-        parts += [f"## {task}", "", display_table(frame[frame["task"] == task]).to_markdown(index=False), ""]
+        parts += [f"## {task}", "", display_table(frame[frame["task"] == task], tuple(DISPLAY_COLUMNS)[1:]).to_markdown(index=False), ""]
         tolerance = _task_constant(task, "AGREEMENT_TOLERANCE", {})
-        if tolerance:
+        if tolerance and frame[frame["task"] == task]["agreement"].notna().any():
             steps = _task_constant(task, "AGREEMENT_STEPS", 200)
             parts += [f"`rel dev`: the maximum relative deviation of the loss curve from the numpy reference "
                       f"over the first {steps} steps; `vs numpy` says whether it is within the tolerance ("
@@ -255,6 +273,9 @@ def markdown(records: list[dict], frame: pd.DataFrame, plots: dict) -> str:
             parts += ["### Per-class metrics on the validation split",
                       "", "P k, R k, AUC k: precision, recall and one-vs-rest AUC of class k.", "",
                       metrics.to_markdown(index=False), ""]
+        from rosetta.report_sections import sections_for  # it imports the registry: late, as write_html
+        for section in sections_for(task, task_records):
+            parts += [f"### {section.title}", "", section.markdown, ""]
         notes = sorted({(r.get("variant"), r.get("recipe"), n) for r in task_records for n in r.get("notes") or []})
         if notes:
             parts += ["### Where a framework differs from the reference", ""]

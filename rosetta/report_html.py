@@ -24,10 +24,11 @@ import numpy as np
 import pandas as pd
 
 from rosetta import registry
-from rosetta.report import REFERENCE, metrics_table, plot_loss_curves, summary
+from rosetta.report import REFERENCE, metrics_table, plot_loss_curves, series_name, summary
+from rosetta.report_sections import sections_for
 
 DID_NOT_RUN = ("skipped", "unavailable", "not-installed")
-OPTIONAL = ("compile_s", "step_cv", "peak_device_mb")  # columns shown only when some cell has a value
+ALWAYS_SHOWN = ("backend", "variant", "device", "recipe", "precision", "verdict")  # others: when some cell has a value
 ZONE_COLORS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
 
 TABLE_COLUMNS = {  # summary() column -> header, format
@@ -39,7 +40,7 @@ TABLE_COLUMNS = {  # summary() column -> header, format
     "import_s": ("import s", "{:.2f}"), "first_call_s": ("compile + 1st step s", "{:.3f}"),
     "compile_s": ("compile s", "{:.3f}"),
     "step_median_ms": ("step ms", "{:.3f}"), "step_iqr_ms": ("IQR ms", "{:.3f}"), "step_cv": ("CV", "{:.1%}"),
-    "samples_per_s": ("samples/s", "{:,.0f}"), "train_s": ("train s", "{:.2f}"),
+    "samples_per_s": ("samples/s", "{:,.0f}"), "train_s": ("train s", "{:.2f}"), "run_s": ("run s", "{:.2f}"),
     "peak_rss_mb": ("peak RSS MB", "{:.0f}"), "peak_device_mb": ("peak GPU MB", "{:.0f}"),
 }
 
@@ -67,6 +68,7 @@ td.wrap { white-space: normal; min-width: 240px; max-width: 520px; }
 .ok { color: var(--ok); font-weight: 600; } .bad { color: var(--bad); font-weight: 600; }
 .warn { color: var(--warn); font-weight: 600; }
 figure { margin: 14px 0 20px; } figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+section img { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 13px; max-width: 1100px; margin-top: 4px; }
 pre.stderr { background: var(--bg-soft); padding: 8px; font-size: 12px; overflow-x: auto; max-height: 320px; }
 .toggles { margin: 6px 0 10px; font-size: 13px; } .toggles label { margin-right: 14px; cursor: pointer; }
@@ -185,22 +187,25 @@ def task_html(task: str, records: list[dict], frame: pd.DataFrame) -> str:
         parts.append(results_table(ran, records))
         steps = getattr(module, "AGREEMENT_STEPS", 200)
         tolerance = getattr(module, "AGREEMENT_TOLERANCE", {})
-        parts.append(
-            f"<p class='muted'><b>vs numpy</b>: whether the loss curve stays within "
-            + ", ".join(f"{t:g} ({p})" for p, t in tolerance.items())
-            + f" of the numpy reference over the first {steps} steps (same data, weights and batches); "
-            "<i>differs (noted)</i> when the backend names why (below). <b>rel dev</b>: that maximum relative "
-            "deviation. <b>compile + 1st step s</b>: setup, tracing or compilation, and the first step (or "
-            "first chunk of steps); <b>compile s</b>, where a backend compiles ahead of training, that "
-            "compilation timed apart. <b>step ms</b>: median step after warm-up; <b>IQR ms</b>: its "
-            "interquartile range, the noise <code>rosetta compare</code> measures against; <b>CV</b> (runs "
-            "with --repeats): the coefficient of variation of the step median across repeated runs.</p>")
+        if ran["agreement"].notna().any():
+            parts.append(
+                f"<p class='muted'><b>vs numpy</b>: whether the {series_name(module)} stays within "
+                + ", ".join(f"{t:g} ({p})" for p, t in tolerance.items())
+                + f" of the numpy reference over the first {steps} steps (same data, weights and batches); "
+                "<i>differs (noted)</i> when the backend names why (below). <b>rel dev</b>: that maximum relative "
+                "deviation. <b>compile + 1st step s</b>: setup, tracing or compilation, and the first step (or "
+                "first chunk of steps); <b>compile s</b>, where a backend compiles ahead of training, that "
+                "compilation timed apart. <b>step ms</b>: median step after warm-up; <b>IQR ms</b>: its "
+                "interquartile range, the noise <code>rosetta compare</code> measures against; <b>CV</b> (runs "
+                "with --repeats): the coefficient of variation of the step median across repeated runs.</p>")
     metrics = metrics_table(records)
     if not metrics.empty:
         parts += ["<h3>Per-class metrics on the validation split</h3>",
                   "<p class='muted'>P k, R k, AUC k: precision, recall and one-vs-rest AUC of class k.</p>",
                   _table(_format_metrics(metrics), numeric=[c for c in metrics.columns if c[:2] in ("P ", "R ")
                                                             or c.startswith("AUC")])]
+    for section in sections_for(task, records):
+        parts += [f"<h3>{_e(section.title)}</h3>", section.html]
     notes = sorted({(r.get("variant"), r.get("recipe"), n) for r in records for n in r.get("notes") or []})
     if notes:
         parts.append("<h3>Where a framework differs from the reference</h3><ul>")
@@ -260,7 +265,7 @@ def results_table(ran: pd.DataFrame, records: list[dict]) -> str:
     by_cell = {(r.get("variant"), r.get("device"), r.get("recipe"), r.get("precision")): r for r in records}
     table["val_loss"] = [((by_cell.get((v, d, rc, p)) or {}).get("metrics") or {}).get("val_loss")
                          for v, d, rc, p in zip(table["variant"], table["device"], table["recipe"], table["precision"])]
-    columns = [c for c in TABLE_COLUMNS if c in table and (c not in OPTIONAL or table[c].notna().any())]
+    columns = [c for c in TABLE_COLUMNS if c in table and (c in ALWAYS_SHOWN or table[c].notna().any())]
     head = "".join(f"<th>{_e(TABLE_COLUMNS[c][0])}</th>" for c in columns)
     rows = []
     for _, row in table[columns].iterrows():
@@ -360,7 +365,9 @@ def task_plots(task: str, records: list[dict], module) -> list[tuple[str, str, s
                   "centred on the median, is one interquartile range wide), samples per second at that median, "
                   "compile + first step, and the worker's peak resident memory, per backend and recipe; time "
                   "and throughput on log scales."))
-    plots.append(("Validation accuracy", accuracy_bars(ran), "Accuracy on the held-out split after training."))
+    if any((r.get("metrics") or {}).get("val_accuracy") is not None for r in ran):
+        plots.append(("Validation accuracy", accuracy_bars(ran), "Accuracy on the held-out split after training "
+                      "(the cnn task: the 10,000 test images)."))
     if module is not None and hasattr(module, "predict") and hasattr(module, "INPUT_DOMAIN"):
         regions = decision_regions(ran, module)
         if regions:
@@ -370,11 +377,12 @@ def task_plots(task: str, records: list[dict], module) -> list[tuple[str, str, s
 
 def deviation_panels(records: list[dict], module) -> str | None:
     """Per recipe: each backend's relative deviation from numpy, as a running maximum over windows of steps."""
-    from rosetta.report import SAME_PROBLEM, references_of, relative_deviation
+    from rosetta.report import references_of, relative_deviation, same_problem, series
 
     references = references_of(records)
-    pairs = [(r, references.get(tuple(r.get(k) for k in SAME_PROBLEM))) for r in records if r["backend"] != REFERENCE]
-    pairs = [(r, ref) for r, ref in pairs if ref is not None]
+    pairs = [(r, references.get((r["task"], same_problem(r)))) for r in records
+             if r["backend"] != REFERENCE and series(r)]
+    pairs = [(r, ref) for r, ref in pairs if ref is not None and series(ref)]
     if not pairs:
         return None
     plt = _pyplot()
@@ -394,7 +402,7 @@ def deviation_panels(records: list[dict], module) -> str | None:
         for r, ref in pairs:
             if not _group_of(r, group):
                 continue
-            deviation = np.maximum(relative_deviation(r["losses"], ref["losses"]), 1e-16)
+            deviation = np.maximum(relative_deviation(series(r), series(ref)), 1e-16)
             window = max(1, len(deviation) // 60)
             usable = len(deviation) // window * window
             peaks = deviation[:usable].reshape(-1, window).max(axis=1)

@@ -6,6 +6,7 @@ Plain functions, so that a notebook can call them: `plan(...)`, then `execute(ce
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -17,11 +18,12 @@ from pathlib import Path
 
 from rosetta import __version__, envs, machine
 from rosetta.errors import UsageError
-from rosetta.registry import Backend, load_task, task_module_name
+from rosetta.registry import TASKS, Backend, load_task, task_module_name
 from rosetta.results import SCHEMA_VERSION, append_record
 from rosetta.timing import merge_repeats
 
-DEFAULT_TIMEOUT_S = {"classifier": 900}
+# Seconds before a cell is killed, per task (the CNN's full default recipe trains 25,000 steps).
+DEFAULT_TIMEOUT_S = {"classifier": 900, "tensor-ops": 900, "autograd": 300, "perceptron": 300, "cnn": 4 * 3600}
 STDERR_TAIL_LINES = 15
 
 
@@ -37,34 +39,66 @@ class Cell:
     seed: int
     steps: int | None = None
     lr: float | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    data_dir: str | None = None
 
     @property
     def id(self) -> str:
         return f"{self.task}/{self.variant}/{self.recipe}/{self.precision}/{self.device}"
 
+    @property
+    def options(self) -> dict:
+        """The task options the user gave (the task's make_problem and validate take them as keywords)."""
+        return {name: getattr(self, name) for name in TASK_OPTIONS if getattr(self, name) is not None}
+
+
+TASK_OPTIONS = ("epochs", "batch_size", "data_dir")
+
 
 def plan(tasks: list[str], picks: list[tuple[Backend, str]], devices: list[str], recipes: list[str] | None,
          precision: str, size: int | None, seed: int, steps: int | None, lr: float | None = None,
-         unavailable: list[Backend] = (), quick: bool = False) -> list[Cell]:
+         unavailable: list[Backend] = (), quick: bool = False, options: dict | None = None) -> list[Cell]:
     """The cells of a run; each unavailable backend (retired, broken plugin) is one row per task saying why.
-    quick: where size and steps are not given, each task's small QUICK_SIZE and QUICK_STEPS (per recipe)."""
+    quick: where size and steps are not given, each task's small QUICK_SIZE and QUICK_STEPS (per recipe).
+    recipes: the recipes asked for; each task runs those it has. options: TASK_OPTIONS the user gave."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    modules = [load_task(t) for t in tasks]
+    refused = [name for name in options if not any(name in accepted_options(m) for m in modules)]
+    if refused:
+        flag = "--" + refused[0].replace("_", "-")
+        takers = [t for t in TASKS if refused[0] in accepted_options(load_task(t))]
+        raise UsageError(f"{flag} is not an option of task {', '.join(tasks)}; "
+                         f"it applies to task {', '.join(takers) or 'none'}")
     cells = []
     for task_name in tasks:
         task = load_task(task_name)
+        task_options = {k: v for k, v in options.items() if k in accepted_options(task)}
+        task_recipes = [r for r in recipes if r in task.RECIPES] if recipes else list(task.RECIPES)
+        if not task_recipes:
+            raise UsageError(f"task {task_name} has none of the recipes {', '.join(recipes)}; "
+                             f"its recipes: {', '.join(task.RECIPES)}")
+        by_backend = {} if size or quick else getattr(task, "DEFAULT_SIZE_BY_BACKEND", {})
         task_size = size or (getattr(task, "QUICK_SIZE", task.DEFAULT_SIZE) if quick else task.DEFAULT_SIZE)
-
-        for recipe in recipes or list(task.RECIPES):
+        for recipe in task_recipes:
             recipe_steps = steps or (getattr(task, "QUICK_STEPS", {}).get(recipe) if quick else None)
-            try:
-                task.validate(task_size, recipe, recipe_steps)
-            except ValueError as error:
-                raise UsageError(str(error)) from None
+            for cell_size in sorted({task_size, *(by_backend[b.name] for b, _ in picks if b.name in by_backend)}):
+                try:
+                    task.validate(cell_size, recipe, recipe_steps, **task_options)
+                except ValueError as error:
+                    raise UsageError(str(error)) from None
             for backend, variant in picks:
                 for device in devices:
                     cells.append(Cell(task_name, backend.name, variant, device, recipe, precision,
-                                      task_size, seed, recipe_steps, lr))
-        cells += [Cell(task_name, b.name, b.name, "-", "-", precision, task_size, seed, steps, lr) for b in unavailable]
+                                      by_backend.get(backend.name, task_size), seed, recipe_steps, lr, **task_options))
+        cells += [Cell(task_name, b.name, b.name, "-", "-", precision, task_size, seed, steps, lr, **task_options)
+                  for b in unavailable]
     return cells
+
+
+def accepted_options(task) -> list[str]:
+    """The TASK_OPTIONS a task spec takes: those its make_problem names."""
+    return [name for name in TASK_OPTIONS if name in inspect.signature(task.make_problem).parameters]
 
 
 def base_record(cell: Cell, backend: Backend, run_id: str) -> dict:
@@ -84,6 +118,10 @@ def run_cell(cell: Cell, backend: Backend, run_id: str = "", timeout: float | No
         return {**record, "status": "unavailable", "verdict": backend.problem}
     if not backend.implements(cell.task):
         return {**record, "status": "skipped", "verdict": f"skipped: {backend.name} does not implement {cell.task}"}
+    if not backend.implements(cell.task, cell.variant):
+        return {**record, "status": "skipped",
+                "verdict": f"skipped: {cell.task} is implemented by {', '.join(backend.task_variants[cell.task])}, "
+                           f"not {cell.variant}"}
     if cell.device == "gpu" and not backend.supports_gpu:
         return {**record, "status": "skipped", "verdict": f"skipped: {backend.display_name} runs on the CPU only"}
     if cell.precision == "float64" and not backend.supports_float64:

@@ -45,10 +45,11 @@ def run(spec: dict) -> dict:
     record: dict = {"status": "failed", "python": platform.python_version(), "interpreter": sys.executable}
     adapter = import_adapter(spec["backend_module"], spec.get("backend_path"))
     task = importlib.import_module(spec["task_module"])
+    options = {name: spec[name] for name in ("epochs", "batch_size", "data_dir") if spec.get(name) is not None}
     problem = task.make_problem(size=spec["size"], seed=spec["seed"], recipe=spec["recipe"],
-                                precision=spec["precision"], steps=spec["steps"], lr=spec.get("lr"))
-    record["steps"] = problem.steps
-    record["batch_size"] = problem.batch_size
+                                precision=spec["precision"], steps=spec["steps"], lr=spec.get("lr"), **options)
+    record["steps"] = getattr(problem, "steps", None)
+    record["batch_size"] = getattr(problem, "batch_size", None)
 
     started = time.perf_counter()
     importlib.import_module(adapter.IMPORT_NAME)
@@ -69,6 +70,16 @@ def run(spec: dict) -> dict:
         record["device_name"] = gpu
     else:
         record["device_name"] = cpu_model()
+
+    if hasattr(task, "run_backend"):  # a task of checks and measurements, not a training
+        started = time.perf_counter()
+        record.update(task.run_backend(problem, module, adapter, device, spec["variant"]))
+        record["run_s"] = time.perf_counter() - started
+        record["threads_in_effect"] = {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()}
+        record["peak_rss_bytes"] = peak_rss_bytes()
+        record["peak_device_bytes"] = adapter.peak_device_memory(device)
+        record["status"] = "ok"
+        return record
 
     losses: list[float] = []
     step_seconds: list[float] = []
@@ -122,6 +133,9 @@ def run(spec: dict) -> dict:
     synchronize(device)
     train_s = (time.perf_counter() - started) - record.get("finish_s", 0.0)
     record.update(summarize(step_seconds, problem.batch_size))
+    per_epoch = getattr(problem, "steps_per_epoch", None)
+    if per_epoch and len(step_seconds) == len(losses):  # the sum of the step times of each (possibly cut) epoch
+        record["epoch_s"] = [sum(step_seconds[i:i + per_epoch]) for i in range(0, len(step_seconds), per_epoch)]
     record["train_s"] = train_s  # wall time of the training, compilation and the worker's bookkeeping included
     record["threads_in_effect"] = {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()}
     record["losses"] = losses

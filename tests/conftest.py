@@ -13,6 +13,8 @@ import pytest
 from rosetta import envs, registry
 
 ROOT = Path(__file__).resolve().parent.parent
+# The real CIFAR-10 (../shared/data/README.md): beside a checkout, or where ROSETTA_TEST_CIFAR10 points.
+REAL_CIFAR10 = Path(os.environ.get("ROSETTA_TEST_CIFAR10") or ROOT.parent / "shared" / "data" / "cifar-10-batches-py")
 BACKENDS = registry.discover()
 RUNNABLE = registry.runnable(BACKENDS)
 

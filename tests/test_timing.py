@@ -189,12 +189,14 @@ def test_repeats_run_each_cell_n_times_in_rounds_and_merge_them(tmp_path):
 
 # ------------------------------------------------------------------------------------------- --quick
 
-def test_quick_plans_every_task_on_every_backend_at_small_sizes():
+def test_quick_plans_every_task_on_every_backend_at_small_sizes(tmp_path):
+    from cifar_fixture import build_folder
     from rosetta import cli
 
     options = {name: None for name in cli.RUN_OPTIONS}
     options.update(task="all", backend="all", all_variants=False, device="all", recipe="all",
-                   precision="float32", seed=0, repeats=1, quick=True)
+                   precision="float32", seed=0, repeats=1, quick=True, download=False,
+                   data_dir=str(build_folder(tmp_path)))
     tasks, cells, backends = cli.plan_run(options)
     assert tasks == list(registry.TASKS)
     runnable = registry.runnable(backends)
@@ -207,9 +209,9 @@ def test_quick_plans_every_task_on_every_backend_at_small_sizes():
         assert {c.variant for c in planned} == {b.default_variant for b in runnable}
         assert {c.device for c in planned} == {"cpu", "gpu"}
         assert {c.recipe for c in planned} == set(task.RECIPES)
-        assert {c.size for c in planned} == {task.QUICK_SIZE}
+        assert {c.size for c in planned} == {getattr(task, "QUICK_SIZE", task.DEFAULT_SIZE)}
         for c in planned:
-            assert c.steps == task.QUICK_STEPS.get(c.recipe)
+            assert c.steps == getattr(task, "QUICK_STEPS", {}).get(c.recipe)
     assert len(cells) == expected
     # an explicit size or step count wins over --quick
     options.update(size=3000, steps=7)

@@ -9,6 +9,9 @@ VARIANTS = {
     "jax-nojit": "the same step without jit, dispatched op by op",
     "jax-scan": "the whole training loop compiled as one jax.lax.scan (its losses come back at the end)",
 }
+# Every variant trains the perceptron; the CNN has a compiled and an eager form; tensor-ops and autograd
+# are written once, in the default style.
+TASK_VARIANTS = {"tensor-ops": ["jax"], "autograd": ["jax"], "cnn": ["jax", "jax-nojit"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True  # through jax_enable_x64, switched on by train() for float64 problems
 DEVICE_ENVIRONMENT = {

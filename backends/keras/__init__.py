@@ -10,6 +10,9 @@ VARIANTS = {
     "keras-torch": "compile() + fit() on the PyTorch backend (eager train step)",
     "keras-tensorflow": "compile() + fit() on the TensorFlow backend (tf.function train step)",
 }
+# tensor-ops and cnn are written once for Keras and run on any of its backends (keras-torch computes some
+# float64 ops in float32: KNOWN_DEVIATIONS). autograd is not Keras' own API (see tasks/autograd.py).
+TASK_VARIANTS = {"tensor-ops": ["keras", "keras-jax", "keras-tensorflow"]}
 VARIANT_ENVIRONMENT = {
     "keras-jax": {"KERAS_BACKEND": "jax"},
     "keras-torch": {"KERAS_BACKEND": "torch"},

@@ -9,6 +9,8 @@ VARIANTS = {
     "mxnet": "imperative: NDArray + autograd by hand, Gluon blocks + gluon.Trainer run op by op",
     "mxnet-hybrid": "the same Gluon network after net.hybridize(): one cached symbolic graph",
 }
+# Every variant trains the perceptron and the CNN; tensor-ops and autograd are written once, in the default style.
+TASK_VARIANTS = {"tensor-ops": ["mxnet"], "autograd": ["mxnet"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 

@@ -12,6 +12,8 @@ VARIANTS = {
     "paddle": "dygraph: tensors with stop_gradient=False by hand, paddle.nn.Layer + paddle.optimizer",
     "paddle-static": "the same Layer converted by paddle.jit.to_static: forward and backward run as one static program",
 }
+# Every variant trains the perceptron and the CNN; tensor-ops and autograd are written once, in the default style.
+TASK_VARIANTS = {"tensor-ops": ["paddle"], "autograd": ["paddle"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 # Paddle warns at import, on stderr, that no ccache is found (for compiling custom operators), and logs

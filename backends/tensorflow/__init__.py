@@ -10,6 +10,9 @@ VARIANTS = {
     "tensorflow-v1": "TF1 style through tf.compat.v1: placeholders, optimizer.minimize, Session.run",
     "tensorflow-loop": "TF2: the whole training loop (tf.range) compiled by one tf.function, losses returned at the end",
 }
+# Every variant trains the perceptron; the CNN has a compiled and an eager form; tensor-ops and autograd
+# are written once, in the default style.
+TASK_VARIANTS = {"tensor-ops": ["tensorflow"], "autograd": ["tensorflow"], "cnn": ["tensorflow", "tensorflow-eager"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 # TensorFlow's C++ runtime logs INFO/WARNING lines (CPU features, CUDA probing) unless told otherwise.

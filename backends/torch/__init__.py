@@ -9,6 +9,8 @@ VARIANTS = {
     "torch": "eager autograd",
     "torch-compile": "the whole step (torch.func gradients, the update) compiled into one graph by torch.compile",
 }
+# Every variant trains the perceptron; the other new tasks are written once, in the framework's default style.
+TASK_VARIANTS = {task: ["torch"] for task in ("tensor-ops", "autograd", "cnn")}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 

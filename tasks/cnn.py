@@ -1,0 +1,265 @@
+"""The CNN of the PyTorch CIFAR-10 tutorial, as a framework-free spec.
+
+The network: conv 3->6 5x5 (valid), ReLU, max-pool 2x2 stride 2, conv 6->16 5x5, ReLU, max-pool 2,
+flatten (16x5x5 = 400), dense 120, ReLU, dense 84, ReLU, dense 10; mean softmax cross-entropy over the
+batch; SGD with lr 0.001 and momentum 0.9 in PyTorch's form (v <- 0.9 v + g; p <- p - lr v, v from 0).
+Inputs are (pixel/255 - 0.5) / 0.5 per channel, as the tutorial's Normalize((0.5,)*3, (0.5,)*3).
+
+Everything a backend needs comes from `make_problem(...)` as numpy arrays, in NCHW and in the spec's
+weight layout (below): normalized images, labels, initial weights (PyTorch's default initialization,
+drawn by numpy from the seed) and the batch order. A backend converts the weights to its own layout
+(e.g. NHWC: kernels HWIO, and fc1_w's rows permuted from C,H,W to H,W,C flatten order), visibly, and
+back for the Result.
+
+The batch order: one fixed permutation of the training images is drawn from the seed, whatever the
+subset size; the training subset of size N is its first N images, in that order, and the first epoch
+visits them in that order; later epochs reshuffle the subset with fresh permutations from the seed. So a
+run on a subset (the slow numpy reference) starts with the same batches as a run on the full set, and
+their first steps can be compared. The last partial batch of an epoch is dropped (every step has the
+same batch size; with the tutorial's batch 4 nothing is dropped from 50,000 images).
+
+A backend implements `train(problem, device, variant)` as a generator: it yields each step's loss as a
+Python float and returns a `Result` after predicting the whole test set (in chunks of
+problem.eval_batch_size images).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from tasks import cifar10
+
+NAME = "cnn"
+SUMMARY = "the CNN of the PyTorch CIFAR-10 tutorial (2 conv + 3 dense layers), SGD momentum, on CIFAR-10"
+
+DEFAULT_SIZE = 50_000  # the whole training set
+MIN_SIZE = 1
+# `rosetta run --quick`: a first look, a few seconds of training per cell.
+QUICK_SIZE = 5_000
+QUICK_STEPS = {"tutorial": 500, "batch64": 60}
+
+CLASSES = 10
+IMAGE_SHAPE = (3, 32, 32)
+EVAL_BATCH_SIZE = 500
+
+# In float64 the frameworks' curves match numpy's to rounding over the first steps (they sum in other
+# orders): measured at most 2e-16 over 20 steps of batch 4. In float32 they drift apart by rounding:
+# measured 1e-7 to 9.3e-7 (MXNet) on 1,000 real images, hence a bound ten times that.
+AGREEMENT_STEPS = 20
+AGREEMENT_TOLERANCE = {"float64": 1e-10, "float32": 1e-5}
+# Which records are runs of the same problem, for the report's agreement with numpy: the first steps do
+# not depend on the subset size, the number of steps or of epochs (see the batch order above).
+SAME_PROBLEM = ("task", "recipe", "precision", "seed", "batch_size")
+
+# The layer shapes in the spec's layout: conv kernels OIHW, dense weights (in, out).
+PARAM_SHAPES = {
+    "conv1_w": (6, 3, 5, 5), "conv1_b": (6,),
+    "conv2_w": (16, 6, 5, 5), "conv2_b": (16,),
+    "fc1_w": (400, 120), "fc1_b": (120,),
+    "fc2_w": (120, 84), "fc2_b": (84,),
+    "fc3_w": (84, 10), "fc3_b": (10,),
+}
+FAN_IN = {"conv1": 3 * 5 * 5, "conv2": 6 * 5 * 5, "fc1": 400, "fc2": 120, "fc3": 84}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    batch_size: int
+    epochs: int
+    hyper: dict = field(default_factory=dict)
+    summary: str = ""
+
+
+RECIPES = {
+    "tutorial": Recipe("tutorial", batch_size=4, epochs=2, hyper={"lr": 0.001, "momentum": 0.9},
+                       summary="the tutorial's recipe: batch 4, 2 epochs, SGD lr 0.001 momentum 0.9"),
+    "batch64": Recipe("batch64", batch_size=64, epochs=2, hyper={"lr": 0.001, "momentum": 0.9},
+                      summary="the same training in batches of 64 (for throughput): 2 epochs, "
+                              "SGD lr 0.001 momentum 0.9"),
+}
+DEFAULT_RECIPE = "tutorial"
+
+
+@dataclass
+class Problem:
+    """One instance of the task, in NCHW and in the spec's weight layout (see PARAM_SHAPES)."""
+
+    x_train: np.ndarray  # (n_train, 3, 32, 32) float32 or float64, normalized
+    y_train: np.ndarray  # (n_train,) int64 in 0..9
+    x_test: np.ndarray  # (n_test, 3, 32, 32)
+    y_test: np.ndarray  # (n_test,)
+    class_names: tuple  # 10 names, in label order
+    params: dict  # name -> array, PARAM_SHAPES, in the run's precision
+    batches: np.ndarray  # (steps, batch_size) int64 row indices into x_train, in training order
+    recipe: Recipe
+    precision: str
+    seed: int
+    eval_batch_size: int = EVAL_BATCH_SIZE
+    steps_per_epoch: int = 0
+
+    @property
+    def steps(self) -> int:
+        return len(self.batches)
+
+    @property
+    def batch_size(self) -> int:
+        return self.recipe.batch_size
+
+    @property
+    def epochs(self) -> int:
+        return self.recipe.epochs
+
+
+@dataclass
+class Result:
+    """What a backend returns once training ends (the per-step losses come from its yields)."""
+
+    params: dict  # final parameters in the spec's layout (PARAM_SHAPES), numpy arrays
+    test_logits: np.ndarray  # (n_test, 10) scores before softmax
+    layout: str  # "NCHW" or "NHWC": what the backend computed in
+    notes: list = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ problem
+
+def validate(size: int, recipe: str, steps: int | None = None, epochs: int | None = None,
+             batch_size: int | None = None, data_dir=None) -> None:
+    """Raise ValueError, with a message that says what to do, for settings that cannot run.
+    (Whether data_dir holds enough images is checked by make_problem, which reads it.)"""
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; known recipes: {', '.join(RECIPES)}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, got {batch_size}")
+    if epochs is not None and epochs < 1:
+        raise ValueError(f"--epochs must be at least 1, got {epochs}")
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    batch = batch_size or RECIPES[recipe].batch_size
+    if size < max(MIN_SIZE, batch):
+        raise ValueError(f"size {size} is smaller than one batch of {batch}; use a larger --size")
+    if size > DEFAULT_SIZE:
+        raise ValueError(f"size {size} is more than the {DEFAULT_SIZE} CIFAR-10 training images; use --size "
+                         f"{DEFAULT_SIZE} or less")
+
+
+def initial_params(rng: np.random.Generator, dtype) -> dict:
+    """PyTorch's default initialization of Conv2d and Linear: weights and biases uniform in
+    +-1/sqrt(fan_in) (kaiming_uniform with a=sqrt(5) gives that bound for the weights)."""
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        bound = 1.0 / np.sqrt(FAN_IN[name.rpartition("_")[0]])
+        params[name] = rng.uniform(-bound, bound, shape).astype(dtype)
+    return params
+
+
+def normalize(images: np.ndarray, dtype) -> np.ndarray:
+    """uint8 pixels -> (pixel/255 - 0.5) / 0.5, as ToTensor() then Normalize((0.5,)*3, (0.5,)*3)."""
+    x = images.astype(dtype)  # the one copy: 50,000 images in float64 are 1.2 GB
+    x /= 255
+    x -= 0.5
+    x /= 0.5
+    return x
+
+
+def batch_order(rng: np.random.Generator, n_train: int, batch_size: int, epochs: int,
+                steps: int | None) -> np.ndarray:
+    """Epoch 1 in the subset's order, later epochs reshuffled; the last partial batch of each epoch dropped."""
+    per_epoch = n_train // batch_size
+    steps = steps or per_epoch * epochs
+    epochs = -(-steps // per_epoch)
+    orders = [np.arange(n_train)] + [rng.permutation(n_train) for _ in range(epochs - 1)]
+    order = np.concatenate([o[: per_epoch * batch_size] for o in orders])
+    return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int64)
+
+
+def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_RECIPE,
+                 precision: str = "float32", steps: int | None = None, lr: float | None = None,
+                 epochs: int | None = None, batch_size: int | None = None, data_dir=None) -> Problem:
+    """size: the training subset (the first `size` images of the seed's permutation); the test set is
+    always all of test_batch. epochs, batch_size, lr replace the recipe's; steps cuts training short.
+    data_dir: a cifar-10-batches-py folder (or the folder containing it)."""
+    validate(size, recipe, steps, epochs, batch_size)
+    if precision not in AGREEMENT_TOLERANCE:
+        raise ValueError(f"unknown precision {precision!r}; choose float32 or float64")
+    if data_dir is None:
+        raise ValueError("the cnn task needs CIFAR-10: pass --data-dir DIR (a cifar-10-batches-py folder or "
+                         "cifar-10-python.tar.gz), set ROSETTA_CIFAR10, or pass --download")
+    chosen = RECIPES[recipe]
+    chosen = replace(chosen, batch_size=batch_size or chosen.batch_size, epochs=epochs or chosen.epochs,
+                     hyper={**chosen.hyper, "lr": chosen.hyper["lr"] if lr is None else lr})
+
+    images, labels, test_images, test_labels, names = cifar10.load(Path(data_dir))
+    if size > len(images):
+        raise ValueError(f"size {size} is more than the {len(images)} training images in {data_dir}; "
+                         f"use --size {len(images)} or less")
+
+    # Independent streams, so that the subset size or the number of steps never changes the weights, and
+    # the subset of size N is the first N images of one permutation of all of them.
+    subset_rng, init_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    subset = subset_rng.permutation(len(images))[:size]
+    x_train = normalize(images[subset], precision)
+    y_train = labels[subset]
+    del images
+    batches = batch_order(order_rng, size, chosen.batch_size, chosen.epochs, steps)
+    return Problem(
+        x_train=x_train, y_train=y_train, x_test=normalize(test_images, precision), y_test=test_labels,
+        class_names=tuple(names), params=initial_params(init_rng, precision), batches=batches,
+        recipe=chosen, precision=precision, seed=seed, steps_per_epoch=size // chosen.batch_size,
+    )
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = CLASSES) -> np.ndarray:
+    """counts[true, predicted]."""
+    counts = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(counts, (labels, predicted), 1)
+    return counts
+
+
+def check(problem: Problem, result: Result, losses: list) -> dict:
+    """Metrics and a verdict for one finished training (agreement with numpy is judged in the report)."""
+    losses = np.asarray(losses, dtype=np.float64)
+    if len(losses) != problem.steps:
+        return {"verdict": f"wrong: {len(losses)} losses for {problem.steps} steps"}
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        return {"verdict": f"diverged at step {int(bad[0])}", "final_loss": float("nan")}
+    logits = np.asarray(result.test_logits)
+    n_test = len(problem.y_test)
+    if logits.shape != (n_test, CLASSES):
+        return {"verdict": f"wrong: test logits of shape {logits.shape}, expected {(n_test, CLASSES)}"}
+    for name, shape in PARAM_SHAPES.items():
+        final = np.asarray(result.params.get(name))
+        if final.shape != shape:
+            return {"verdict": f"wrong: parameter {name} of shape {final.shape}, expected {shape} "
+                               f"(the spec's layout)"}
+    if result.layout not in ("NCHW", "NHWC"):
+        return {"verdict": f"wrong: layout {result.layout!r}, expected 'NCHW' or 'NHWC'"}
+    predicted = logits.argmax(axis=1)
+    counts = confusion_matrix(problem.y_test, predicted)
+    per_class = counts.diagonal() / np.maximum(counts.sum(axis=1), 1)
+    accuracy = float((predicted == problem.y_test).mean())
+    return {
+        "test_accuracy": accuracy,
+        "val_accuracy": accuracy,  # the generic results table's accuracy column
+        "per_class_accuracy": [float(a) for a in per_class],
+        "confusion_matrix": counts.tolist(),
+        "final_loss": float(losses[-1]),
+        "layout": result.layout,
+        "n_test": n_test,
+        "n_train": len(problem.x_train),
+        "epochs": problem.epochs,  # the recipe's; a run cut short by steps trains epochs_trained
+        "epochs_trained": round(problem.steps / problem.steps_per_epoch, 3),
+        "verdict": "ok" if np.isfinite(logits).all() else "diverged (non-finite predictions)",
+    }
+
+
+def summary_for_report(problem: Problem, result: Result) -> dict:
+    """Small JSON-able data for the report's tables."""
+    return {"class_names": list(problem.class_names), "layout": result.layout,
+            "steps_per_epoch": problem.steps_per_epoch, "epochs": problem.epochs}
