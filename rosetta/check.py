@@ -323,10 +323,13 @@ def check_task(report: CheckReport, backend, backends, task: str, steps: int, us
 def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_steps, where) -> None:
     from rosetta.report import relative_deviation, series
 
-    scope = f"{cell.task}/{cell.variant}/{cell.recipe} ({cell.precision}, size {cell.size}, {cell.steps} steps)"
+    steps = f", {cell.steps} steps" if cell.steps is not None else ""
+    scope = f"{cell.task}/{cell.variant}/{cell.recipe} ({cell.precision}, size {cell.size}{steps})"
     add = lambda *a, **k: report.add(scope, *a, **k)  # noqa: E731
-    rerun = (f"`rosetta run --backend {cell.variant} --precision {cell.precision} --size {cell.size} "
-             f"--steps {cell.steps} --device cpu`")
+    flags = (f" --steps {cell.steps}" if cell.steps is not None else "") + \
+        (f" --data-dir {cell.data_dir}" if cell.data_dir else "")
+    rerun = (f"`rosetta run --task {cell.task} --backend {cell.variant} "
+             f"--precision {cell.precision} --size {cell.size}{flags} --device cpu`")
     status = record.get("status")
     if status == "failed":
         error = record.get("error") or ""
