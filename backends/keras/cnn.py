@@ -6,53 +6,13 @@ with a loss and keras.optimizers.SGD, then fit() and predict(). Keras computes i
 back for the Result. The same code runs on the JAX, PyTorch or TensorFlow backend.
 """
 
-import time
-
 import keras
 import numpy as np
-from keras import layers, ops
+from keras import layers
 
 from tasks.cnn import Result
 
-
-class BatchLoss(keras.metrics.Metric):
-    """The loss of the latest batch: Keras' logs["loss"] is the running mean over the epoch."""
-
-    def __init__(self, loss_fn, name="batch_loss"):
-        super().__init__(name=name)
-        self.loss_fn = loss_fn
-        self.value = self.add_variable(shape=(), initializer="zeros", name="value")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        self.value.assign(self.loss_fn(y_true, y_pred))
-
-    def result(self):
-        return ops.convert_to_tensor(self.value)
-
-
-class LossHistory(keras.callbacks.Callback):
-    """Each batch's loss, and the time fit() spends on it, from the end of the previous batch."""
-
-    def __init__(self):
-        super().__init__()
-        self.losses = []
-        self.ends = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if not self.ends:
-            self.ends.append(time.perf_counter())
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(logs["batch_loss"])
-        self.ends.append(time.perf_counter())
-
-
-class TimedLosses(list):
-    """The losses of one fit() call, with each step's seconds (the worker times the steps with these)."""
-
-    def __init__(self, history):
-        super().__init__(history.losses)
-        self.step_seconds = [b - a for a, b in zip(history.ends, history.ends[1:])]
+from .fit_losses import BatchLoss, LossHistory, TimedLosses  # per-step losses and times out of fit()
 
 
 # The spec's layout is PyTorch's (NCHW images, OIHW kernels, fc1's 400 inputs flattened C, H, W);
