@@ -47,11 +47,6 @@ class Cell:
     def id(self) -> str:
         return f"{self.task}/{self.variant}/{self.recipe}/{self.precision}/{self.device}"
 
-    @property
-    def options(self) -> dict:
-        """The task options the user gave (the task's make_problem and validate take them as keywords)."""
-        return {name: getattr(self, name) for name in TASK_OPTIONS if getattr(self, name) is not None}
-
 
 TASK_OPTIONS = ("epochs", "batch_size", "data_dir")
 

@@ -75,9 +75,7 @@ def run(spec: dict) -> dict:
         started = time.perf_counter()
         record.update(task.run_backend(problem, module, adapter, device, spec["variant"]))
         record["run_s"] = time.perf_counter() - started
-        record["threads_in_effect"] = {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()}
-        record["peak_rss_bytes"] = peak_rss_bytes()
-        record["peak_device_bytes"] = adapter.peak_device_memory(device)
+        record.update(resources_in_effect(adapter, device))
         record["status"] = "ok"
         return record
 
@@ -137,10 +135,8 @@ def run(spec: dict) -> dict:
     if per_epoch and len(step_seconds) == len(losses):  # the sum of the step times of each (possibly cut) epoch
         record["epoch_s"] = [sum(step_seconds[i:i + per_epoch]) for i in range(0, len(step_seconds), per_epoch)]
     record["train_s"] = train_s  # wall time of the training, compilation and the worker's bookkeeping included
-    record["threads_in_effect"] = {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()}
     record["losses"] = losses
-    record["peak_rss_bytes"] = peak_rss_bytes()
-    record["peak_device_bytes"] = adapter.peak_device_memory(device)
+    record.update(resources_in_effect(adapter, device))
     if result is None:
         bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
         record.update(status="diverged", verdict=f"diverged at step {bad}")
@@ -154,6 +150,12 @@ def run(spec: dict) -> dict:
     record["notes"] = list(result.notes)
     record["status"] = "ok"
     return record
+
+
+def resources_in_effect(adapter, device: str) -> dict:
+    """What the cell ran with and used: threads read back, peak resident and device memory."""
+    return {"threads_in_effect": {**threads_in_effect(), **getattr(adapter, "threads_in_effect", dict)()},
+            "peak_rss_bytes": peak_rss_bytes(), "peak_device_bytes": adapter.peak_device_memory(device)}
 
 
 def main(argv=None) -> int:
