@@ -89,7 +89,7 @@ def _extract(archive: Path, cache: Path, md5: str) -> Path:
         stamp = folder / STAMP
         if _complete(folder) and stamp.is_file() and stamp.read_text().strip() == digest:
             return folder
-        cifar10.check_md5(archive, md5)
+        cifar10.check_md5(archive, md5, found=digest)
         folder = cifar10.extract(archive, cache, md5=None)  # checked just above
         stamp.write_text(digest + "\n")
     except ValueError as error:

@@ -142,11 +142,12 @@ def md5_of(path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def check_md5(archive, md5: str | None = OFFICIAL_MD5) -> None:
-    """One-line ValueError unless the archive's MD5 is the expected one (md5=None: no check)."""
+def check_md5(archive, md5: str | None = OFFICIAL_MD5, found: str | None = None) -> None:
+    """One-line ValueError unless the archive's MD5 is the expected one (md5=None: no check); found: its
+    MD5, when the caller has already read the 170 MB once."""
     if md5 is None:
         return
-    found = md5_of(archive)
+    found = found or md5_of(archive)
     if found != md5.lower():
         raise ValueError(f"{archive} has MD5 {found}, not {md5}: it is incomplete or not the official "
                          f"{ARCHIVE_NAME}; delete it and download it again from {URL}")
