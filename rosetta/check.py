@@ -4,15 +4,16 @@ Plain functions, callable from a notebook: `report = check_backend("paddle")`, t
 `report.failures()` and `report.exit_code`. What it checks, in order (each failure says what to fix):
 
 1. the adapter (backends/<name>/__init__.py, or a plugin's package) against the contract documented in
-   rosetta/registry.py: the required constants, variants named with the backend's prefix and unique,
+   rosetta/backend.py: what it needs outside Python (SYSTEM_REQUIREMENTS), the required constants, variants named with the backend's prefix and unique,
    requirements.txt beside it, and, in the backend's own environment (rosetta/check_probe.py): importing
    the adapter loads no framework, every contract function exists and answers, from_numpy / to_numpy
-   keep dtype, shape and values;
+   keep dtype, shape and values (rosetta/worker/check_probe.py);
 2. per task: implemented or not; the task module imports neither rosetta nor another backend's framework
    and defines the function the task asks for;
 3. per task, variant and recipe, a tiny cell through the real worker (runner.run_cell, float64 where
    the backend has it): does it run (or the error, and where), does it return what the task asks for,
-   and does its loss curve agree with numpy's (or by how much, from which step, and what that suggests).
+   and does its curve agree with the reference's, judged by rosetta/judge.py as every report judges it (or
+   by how much, from which step, and what that suggests).
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rosetta import envs, registry, runner
+from rosetta import envs, judge, runner
+from rosetta.backend import FUNCTIONS, REQUIRED, Backend
 from rosetta.errors import UsageError
+from rosetta.plan import Cell
+from rosetta.registry import ROOT, Registry
 
 CHECK_STEPS = 20
-# A genuine, documented difference of update rule (Result.notes) may move the curve this far; the
-# backend tests use the same bound.
-DOCUMENTED_DIFFERENCE_BOUND = 1e-3
-CONTRACT = "rosetta/registry.py (the contract) and docs/adding-a-backend.md (the guide)"
+CONTRACT = "rosetta/backend.py (the contract) and docs/adding-a-backend.md (the guide)"
 PROBE_TIMEOUT_S = 300
 CELL_TIMEOUT_S = 300
 
@@ -99,18 +100,15 @@ class CheckReport:
 
 # -------------------------------------------------------------------------------------------- entry
 
-def check_backend(name: str, tasks: list[str] | None = None, steps: int = CHECK_STEPS,
-                  backends: dict | None = None, progress=None) -> CheckReport:
+def check_backend(name: str, registry: Registry, tasks: list[str] | None = None, steps: int = CHECK_STEPS,
+                  progress=None) -> CheckReport:
     """Check one backend; raises UsageError for an unknown backend or task (the CLI's exit code 2)."""
-    backends = registry.discover() if backends is None else backends
+    backends = registry.backends
     if name not in backends:
         by_variant = {v: b.name for b in backends.values() for v in b.variants}
         hint = f" (a variant of {by_variant[name]!r}: check the backend)" if name in by_variant else ""
         raise UsageError(f"unknown backend {name!r}{hint}; known backends: {', '.join(backends)}")
-    for task in tasks or []:
-        if task not in registry.TASKS:
-            raise UsageError(f"unknown task {task!r}; known tasks: {', '.join(registry.TASKS)}")
-    tasks = list(tasks or registry.TASKS)
+    tasks = [registry.task(t).name for t in tasks] if tasks else list(registry.tasks)
     say = progress or (lambda message: None)
     backend = backends[name]
     report = CheckReport(name)
@@ -122,16 +120,29 @@ def check_backend(name: str, tasks: list[str] | None = None, steps: int = CHECK_
         report.add("adapter", "runnable", "fail", backend.problem, "nothing to fix here: the framework is retired")
         return report
     say("checking the adapter")
-    usable = check_adapter(report, backend, backends, tasks)
+    usable = check_system(report, backend) and check_adapter(report, backend, registry, tasks)
     for task in tasks:
-        check_task(report, backend, backends, task, steps, usable, say)
+        check_task(report, backend, registry, task, steps, usable, say)
     return report
+
+
+def check_system(report: CheckReport, backend: Backend) -> bool:
+    """What the framework needs outside Python, tested first: without it, everything after fails obscurely."""
+    missing = envs.missing_system_requirements(backend)
+    for requirement, fix in missing:
+        report.add("adapter", f"system requirement {envs.requirement_name(requirement)}", "fail",
+                   f"not found: {requirement.get('why', 'the framework needs it')}", fix)
+    if backend.system_requirements and not missing:
+        report.add("adapter", "system requirements", "pass",
+                   ", ".join(envs.requirement_name(r) for r in backend.system_requirements))
+    return not missing
 
 
 # ------------------------------------------------------------------------------------------ adapter
 
-def check_adapter(report: CheckReport, backend: registry.Backend, backends: dict, tasks: list[str]) -> bool:
+def check_adapter(report: CheckReport, backend: Backend, registry: Registry, tasks: list[str]) -> bool:
     """The contract checks; True when the adapter is good enough for its tasks to be run."""
+    backends = registry.backends
     add = lambda *a, **k: report.add("adapter", *a, **k)  # noqa: E731
     init = f"{_shown(backend.path)}/__init__.py" if backend.path else f"the package {backend.module}"
     if backend.problem is None:
@@ -173,8 +184,12 @@ def check_adapter(report: CheckReport, backend: registry.Backend, backends: dict
         add("installed", "fail", f"{backend.import_name} is not importable by {python}",
             f"run `rosetta setup {backend.name}`")
         return False
-    others = sorted({b.import_name for b in backends.values() if b.import_name and b is not backend} - {"numpy"})
-    found = run_probe(backend, python, others, [registry.task_module_name(t) for t in tasks if backend.implements(t)])
+    # the reference's module (numpy) is every environment's, not "another framework"
+    reference = registry.reference
+    others = sorted({m for b in backends.values() if b is not backend and b is not reference
+                     for m in b.framework_modules} - set(backend.framework_modules))
+    stems = [registry.task(t).file_stem for t in tasks if backend.has_module(t)]
+    found = run_probe(backend, python, others, stems)
     if "probe_error" in found or "adapter_error" in found:
         error = found.get("adapter_error") or found["probe_error"]
         add("loads", "fail", f"{error['message']} at {_shown_where(error['where'])}",
@@ -196,7 +211,7 @@ def check_adapter(report: CheckReport, backend: registry.Backend, backends: dict
             f"define {', '.join(missing)} in {init} (see {CONTRACT}), e.g. "
             + "; ".join(f"{a} = {EXAMPLES.get(a, '...')}" for a in missing))
     elif not missing:
-        add("constants", "pass", ", ".join(registry.REQUIRED_ATTRIBUTES))
+        add("constants", "pass", ", ".join(REQUIRED))
     if found.get("missing_functions"):
         add("functions", "fail", f"missing {', '.join(found['missing_functions'])}",
             f"define {', '.join(f + '()' for f in found['missing_functions'])} in {init}; each imports the "
@@ -249,13 +264,18 @@ def check_adapter(report: CheckReport, backend: registry.Backend, backends: dict
 
 # --------------------------------------------------------------------------------------------- tasks
 
-def check_task(report: CheckReport, backend, backends, task: str, steps: int, usable: bool, say) -> None:
-    module_name = registry.task_module_name(task)
-    spec = registry.load_task(task)
+def check_task(report: CheckReport, backend, registry: Registry, task_name: str, steps: int, usable: bool,
+               say) -> None:
+    task = registry.task(task_name)
+    module_name = task.file_stem
+    spec_file = _shown(Path(task.path)) if task.path else task.module_name
     where = f"{_shown(backend.path)}/{module_name}.py" if backend.path else f"{backend.module}.{module_name}"
-    add = lambda *a, **k: report.add(task, *a, **k)  # noqa: E731
-    if backend.path is None or not backend.implements(task):
-        add("implemented", "skip", f"no {where}", f"to implement it, write {where} (see tasks/{module_name}.py)")
+    add = lambda *a, **k: report.add(task_name, *a, **k)  # noqa: E731
+    if task_name in backend.does_not_implement:
+        add("implemented", "skip", f"deliberately not: {_short(backend.does_not_implement[task_name])}")
+        return
+    if backend.path is None or not backend.has_module(task_name):
+        add("implemented", "skip", f"no {where}", f"to implement it, write {where} (see {spec_file})")
         return
     add("implemented", "pass", where)
 
@@ -283,51 +303,50 @@ def check_task(report: CheckReport, backend, backends, task: str, steps: int, us
             f"remove those imports from {where}: each backend uses its own framework only")
     else:
         add("imports no other framework", "pass")
-    training = not hasattr(spec, "run_backend")
-    required = getattr(spec, "BACKEND_FUNCTIONS", ("train",) if training else ())
-    missing = [f for f in required if f not in probe.get("functions", [])] if probe else []
+    missing = [f for f in task.backend_functions if f not in probe.get("functions", [])] if probe else []
     if missing:
         add(f"defines {missing[0]}()", "fail", f"{where} lacks {', '.join(missing)}",
-            f"define {', '.join(missing)} in {where} (see tasks/{module_name}.py)")
+            f"define {', '.join(missing)} in {where} (see {spec_file})")
         return
-    options = {}
-    if "data_dir" in runner.accepted_options(spec):
-        from rosetta.data import locate_cifar10
-        try:
-            options["data_dir"] = str(locate_cifar10(None))
-        except UsageError as error:
-            add("runs", "skip", f"{task} needs its data set: {error}")
-            return
+    try:
+        options = task.locate_data({})
+    except UsageError as error:
+        add("runs", "skip", f"{task_name} needs its data set: {error}")
+        return
 
     precision = "float64" if backend.supports_float64 else "float32"
-    size = getattr(spec, "CHECK_SIZE", None) or _tiny_size(spec, steps)
-    steps = steps if training else None
-    tolerance = getattr(spec, "AGREEMENT_TOLERANCE", {}).get(precision, 1e-12)
-    first_steps = getattr(spec, "AGREEMENT_STEPS", steps)
-    reference = backends.get("numpy")
-    numpy_records = {}
-    for recipe in spec.RECIPES:
-        if reference is not None and backend.name != "numpy":
-            say(f"running numpy {recipe} (the reference)")
-            numpy_records[recipe] = runner.run_cell(runner.Cell(task, "numpy", "numpy", "cpu", recipe, precision,
-                                                                size, 0, steps, **options), reference,
-                                                    timeout=CELL_TIMEOUT_S)
-    for variant in [v for v in backend.variants if backend.implements(task, v)]:
-        for recipe in spec.RECIPES:
+    size = task.check_size or _tiny_size(task, steps)
+    steps = steps if task.training else None
+    axes = {name: (option.baseline if option.baseline is not None else (option.default or (1,))[-1])
+            for name, option in task.options.items() if option.axis}
+    reference = registry.reference
+    reference_records = {}
+    for recipe in task.recipes:
+        if reference is not None and backend is not reference:
+            say(f"running {reference.name} {recipe} (the reference)")
+            reference_records[recipe] = runner.run_cell(
+                _cell(task, reference, reference.default_variant, recipe, precision, size, steps, options, axes),
+                reference, task, timeout=CELL_TIMEOUT_S)
+    for variant in backend.variants_for(task_name):
+        for recipe in task.recipes:
             say(f"running {variant} {recipe}")
-            cell = runner.Cell(task, backend.name, variant, "cpu", recipe, precision, size, 0, steps, **options)
-            record = runner.run_cell(cell, backend, timeout=CELL_TIMEOUT_S)
-            judge_cell(report, backend, cell, record, numpy_records.get(recipe), tolerance, first_steps, where)
+            cell = _cell(task, backend, variant, recipe, precision, size, steps, options, axes)
+            record = runner.run_cell(cell, backend, task, timeout=CELL_TIMEOUT_S)
+            judge_cell(report, backend, task, cell, record, reference_records.get(recipe), where,
+                       reference.name if reference else None)
 
 
-def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_steps, where) -> None:
-    from rosetta.report import relative_deviation, series
+def _cell(task, backend, variant, recipe, precision, size, steps, options, axes) -> Cell:
+    return Cell(task.name, backend.name, variant, "cpu", recipe, precision, size, 0, steps,
+                options=tuple(sorted(options.items())), axes=tuple(axes.items()))
 
+
+def judge_cell(report, backend, task, cell, record, reference_record, where, reference_name) -> None:
     steps = f", {cell.steps} steps" if cell.steps is not None else ""
     scope = f"{cell.task}/{cell.variant}/{cell.recipe} ({cell.precision}, size {cell.size}{steps})"
     add = lambda *a, **k: report.add(scope, *a, **k)  # noqa: E731
-    flags = (f" --steps {cell.steps}" if cell.steps is not None else "") + \
-        (f" --data-dir {cell.data_dir}" if cell.data_dir else "")
+    flags = (f" --steps {cell.steps}" if cell.steps is not None else "") + "".join(
+        f" --{name.replace('_', '-')} {value}" for name, value in cell.option_values.items())
     rerun = (f"`rosetta run --task {cell.task} --backend {cell.variant} "
              f"--precision {cell.precision} --size {cell.size}{flags} --device cpu`")
     status = record.get("status")
@@ -342,9 +361,13 @@ def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_ste
         add("runs", "fail", record["verdict"], f"the worker {status.replace('-', ' ')}: see its last output below, "
             f"or run {rerun}", trace=record.get("stderr_tail", ""))
         return
+    reference = reference_name or "the reference"
     if status == "diverged":
-        add("runs", "fail", record["verdict"], "the loss became NaN or infinite: compare the update with numpy's "
-            "(backends/numpy/) at that step")
+        add("runs", "fail", record["verdict"], f"the loss became NaN or infinite: compare the update with "
+            f"{reference}'s at that step")
+        return
+    if status == "skipped":  # the backend's own reason (tasks.protocol.CannotRun): not a failure
+        add("runs", "skip", record.get("verdict", status))
         return
     if status != "ok":
         add("runs", "fail", record.get("verdict", status), f"run {rerun}")
@@ -352,66 +375,76 @@ def judge_cell(report, backend, cell, record, numpy_record, tolerance, first_ste
     if "losses" not in record:  # a task of checks: its verdict says which check failed
         add("runs", "pass", f"in {record.get('run_s', 0):.1f} s")
         verdict = record.get("verdict")
-        add("matches the numpy reference", "pass" if verdict == "ok" else "fail", verdict,
-            "" if verdict == "ok" else f"see tasks/{registry.task_module_name(cell.task)}.py for what each check "
-                                         f"expects, and the same check in backends/numpy/")
+        add(f"matches the {reference} reference", "pass" if verdict == "ok" else "fail", verdict,
+            "" if verdict == "ok" else f"see {_shown(Path(task.path)) if task.path else task.module_name} for what "
+                                         f"each check expects, and the same check in {reference}'s module")
         return
     add("runs", "pass", f"{len(record['losses'])} losses, {record.get('step_median_s', 0) * 1e3:.2f} ms a step")
     verdict = record.get("verdict")
     if verdict != "ok":
-        add("returns what the task asks", "fail", verdict, _fix_for_verdict(verdict, cell.task, where))
+        add("returns what the task asks", "fail", verdict, _fix_for_verdict(verdict, task, where))
         return
     add("returns what the task asks", "pass", "the losses and results of the right shapes")
-    if numpy_record is None:
+    if reference_record is None:
         return
-    if numpy_record.get("status") != "ok":
-        add("agrees with numpy", "skip", f"the numpy reference did not run: {numpy_record.get('verdict')}")
+    if reference_record.get("status") != "ok":
+        add(f"agrees with {reference}", "skip", f"the reference did not run: {reference_record.get('verdict')}")
         return
-    deviation = relative_deviation(series(record), series(numpy_record))[:first_steps]
-    worst = float(deviation.max())
-    notes = record.get("notes") or []
-    known = backend.known_deviations.get(cell.variant) if cell.precision == "float64" else None
-    if worst <= tolerance:
-        if known:
-            add("agrees with numpy", "warn", f"max relative deviation {worst:.1e}, although KNOWN_DEVIATIONS "
-                f"says it should not: remove its entry for {cell.variant}")
-        else:
-            add("agrees with numpy", "pass", f"max relative deviation {worst:.1e} <= {tolerance:g}")
+    j = judge.judge(record, reference_record, task, reference_name)
+    report_judgement(add, j, backend, record, reference_record, task, reference)
+
+
+def report_judgement(add, j, backend, record, reference_record, task, reference) -> None:
+    """The judge's verdict as a check: what it means for the backend's author and what to do next."""
+    check = f"agrees with {reference}"
+    if j is None or j.verdict == judge.REFERENCE:
         return
-    if known:
-        add("agrees with numpy", "warn", f"max relative deviation {worst:.1e}, expected (KNOWN_DEVIATIONS): "
-            f"{_short(known)}")
+    if j.verdict == judge.NO_VERDICT:
+        add(check, "fail" if j.head is None else "pass", f"no verdict: {j.why}",
+            "train() must yield one loss per step (problem.steps of them)")
         return
-    if notes and worst <= DOCUMENTED_DIFFERENCE_BOUND:
-        add("agrees with numpy", "pass", f"max relative deviation {worst:.1e}, a documented difference: "
-            + _short(notes[0]))
+    figures = f"max relative deviation {j.head:.1e} over {j.steps} steps (whole run {j.whole:.1e})"
+    if j.verdict == judge.AGREES:
+        add(check, "pass", f"{figures} <= {j.tolerance:g}")
         return
-    first = int((deviation > tolerance).argmax())
-    ours, theirs = series(record)[first], series(numpy_record)[first]
-    hint = ("the first loss already differs: the forward pass, the loss or the starting weights differ "
-            "(start from problem.params, mind (in, out) vs (out, in) layouts, and use the mean over the batch)"
-            if first == 0 else
-            "the first losses agree, then the curves part: the gradient or the update differs (learning rate "
-            "and its schedule from problem.learning_rate(i), the recipe's hyper-parameters from "
-            "problem.recipe.hyper, mean vs sum of the batch's losses)")
-    fix = hint + (f"; if {backend.display_name}'s rule genuinely differs, say so in Result.notes "
-                  f"(then up to {DOCUMENTED_DIFFERENCE_BOUND:g} passes)" if not notes else
-                  f"; the notes ({_short(notes[0])}) do not cover a deviation above {DOCUMENTED_DIFFERENCE_BOUND:g}")
-    add("agrees with numpy", "fail", f"max relative deviation {worst:.1e} > {tolerance:g}, from step {first} "
-        f"(loss {ours:.17g}, numpy {theirs:.17g})", fix)
+    if j.verdict == judge.DECLARED:
+        add(check, "pass", f"{figures}, within its declared band {j.band[0]:.1e} to {j.band[1]:.1e}: {_short(j.why)}")
+        return
+    if j.verdict == judge.CLOSER:
+        add(check, "warn", f"{figures}, closer than the declared band {j.band[0]:.1e} to {j.band[1]:.1e}: has the "
+            f"framework changed? Measure again and update (or remove) its entry in DECLARED_DIFFERENCES")
+        return
+    mine, theirs = judge.series(record, task), judge.series(reference_record, task)
+    first = j.first_step or 0
+    where_it_parts = f"from step {first} (value {mine[first]:.17g}, {reference} {theirs[first]:.17g})"
+    if j.verdict == judge.DIFFERS_AT_START:
+        fix = ("the first loss already differs, before any update ran: the forward pass, the loss or the starting "
+               "weights differ (start from problem.params, mind (in, out) vs (out, in) layouts, use the mean over "
+               "the batch), or the loss was read after the optimizer's step; no declared difference about an "
+               "update rule excuses this")
+    elif j.band is not None:
+        fix = (f"the deviation is above the band its declaration allows ({j.band[0]:.1e} to {j.band[1]:.1e}): a new "
+               f"difference on top of the declared one; compare the update with {reference}'s step by step")
+    else:
+        fix = ("the first losses agree, then the curves part: the gradient or the update differs (learning rate "
+               "and its schedule from problem.learning_rate(i), the recipe's hyper-parameters from "
+               "problem.recipe.hyper, mean vs sum of the batch's losses); if the framework's rule genuinely "
+               "differs, declare it in DECLARED_DIFFERENCES with its reason and measured band (rosetta/backend.py)")
+    add(check, "fail", f"{j.verdict}: {figures} > {j.tolerance:g}, {where_it_parts}", fix)
 
 
 # ------------------------------------------------------------------------------------------- helpers
 
 def run_probe(backend, python: Path, other_frameworks: list[str], task_modules: list[str]) -> dict:
-    from rosetta.check_probe import MARK
+    from rosetta.worker.check_probe import MARK
 
     spec = {"module": backend.module, "path": str(backend.path) if backend.path else None,
-            "required": list(registry.REQUIRED_ATTRIBUTES), "other_frameworks": other_frameworks,
+            "required": list(REQUIRED), "functions": list(FUNCTIONS), "other_frameworks": other_frameworks,
+            "own_frameworks": list(backend.framework_modules),
             "float64": backend.supports_float64, "task_modules": task_modules}
     env = envs.worker_environment(backend, backend.default_variant if backend.variants else "", "cpu", None)
     try:
-        done = subprocess.run([str(python), "-m", "rosetta.check_probe", json.dumps(spec)], capture_output=True,
+        done = subprocess.run([str(python), "-m", "rosetta.worker.check_probe", json.dumps(spec)], capture_output=True,
                               text=True, timeout=PROBE_TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         return {"probe_error": {"message": f"the probe did not finish in {PROBE_TIMEOUT_S} s", "where": "",
@@ -423,16 +456,16 @@ def run_probe(backend, python: Path, other_frameworks: list[str], task_modules: 
     return json.loads(lines[-1][len(MARK):])
 
 
-def _tiny_size(spec, steps: int) -> int:
+def _tiny_size(task, steps: int) -> int:
     """The smallest of a few sizes on which every recipe of the task can run."""
     for size in (1000, 2000, 5000, 10_000, 20_000):
         try:
-            for recipe in spec.RECIPES:
-                spec.validate(size, recipe, steps)
-        except ValueError:
+            for recipe in task.recipes:
+                task.validate(size, recipe, steps)
+        except UsageError:
             continue
         return size
-    return spec.DEFAULT_SIZE
+    return task.default_size
 
 
 def _imports(path: Path, package: str):
@@ -466,8 +499,8 @@ def _where(traceback_text: str, path: Path | None) -> str:
     return found
 
 
-def _fix_for_verdict(verdict: str, task: str, where: str) -> str:
-    spec = f"tasks/{registry.task_module_name(task)}.py"
+def _fix_for_verdict(verdict: str, task, where: str) -> str:
+    spec = _shown(Path(task.path)) if task.path else task.module_name
     if "losses for" in verdict:
         return f"train() must yield one loss per step (problem.steps of them), or a list per chunk of steps ({spec})"
     if "parameter" in verdict:
@@ -484,14 +517,14 @@ EXAMPLES = {"NAME": "'myframework'", "DISPLAY_NAME": "'MyFramework'", "IMPORT_NA
 
 
 def _shown_where(where: str) -> str:
-    return where.replace(str(registry.ROOT) + "/", "")
+    return where.replace(str(ROOT) + "/", "")
 
 
 def _shown(path: Path | None) -> str:
     if path is None:
         return ""
     try:
-        return str(Path(path).relative_to(registry.ROOT))
+        return str(Path(path).relative_to(ROOT))
     except ValueError:
         return str(path)
 

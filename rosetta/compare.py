@@ -1,7 +1,8 @@
 """`rosetta compare RUN_A RUN_B`: per cell, what changed between two runs in time, accuracy and verdict.
 
-Cells are matched by (task, variant, device, recipe, precision, size, steps). Time is the median step
-after warm-up; its ratio B / A is judged against the noise both runs measured, the interquartile range
+Cells are matched by everything that changes what they compute or how long it takes (rosetta/judge.py:
+task, backend, variant, device, recipe, precision, size, seed, steps, learning rate, the task's options,
+the thread count, how many cells shared a node). Time is the median step after warm-up; its ratio B / A is judged against the noise both runs measured, the interquartile range
 of their step times relative to their median (and, for runs made with --repeats, the spread of the step
 median across the repeats, where larger): a ratio beyond 1 + k * noise is flagged as slower (a
 regression), below 1 / (1 + k * noise) as faster, anything between is "not significant". The noise never
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from rosetta import judge
 from rosetta.errors import UsageError
-from rosetta.report import agreement, references_of
+from rosetta.report.model import build, timing_flag
 from rosetta.results import read_records
 
-KEY = ("task", "variant", "device", "recipe", "precision", "size", "steps")
+KEY = judge.CELL_FIELDS + ("options",) + judge.TIMING_FIELDS  # what _key() matches on, as the error names it
 DEFAULT_NOISE_FACTOR = 1.0
 DEFAULT_MIN_NOISE = 0.05
 FIRST_CALL_SHOWN_FROM_S = 0.01  # below this, the ratio of two first calls is timer noise
@@ -33,40 +35,58 @@ def load_run(path: Path) -> list[dict]:
     return read_records(path / "results.jsonl")
 
 
-def verdict_of(record: dict, references: dict) -> str:
-    """The record's verdict, with its agreement with numpy when it has one: "ok, agrees"."""
-    verdict = record.get("verdict") or record.get("status") or "?"
-    agree = agreement(record, references).get("agreement")
-    return f"{verdict}, {agree}" if agree and agree != "reference" else verdict
+def verdicts(records: list[dict], registry) -> dict:
+    """id(record) -> its verdict, with its agreement with the reference when it has one: "ok, agrees"."""
+    found = {}
+    for view in build(records, registry).tasks:
+        for r in view.records:
+            verdict = r.get("verdict") or r.get("status") or "?"
+            j = view.judgement(r)
+            found[id(r)] = f"{verdict}, {j.verdict}" if j and j.verdict != judge.REFERENCE else verdict
+    return found
 
 
-def compare(records_a: list[dict], records_b: list[dict], noise_factor: float = DEFAULT_NOISE_FACTOR,
+def compare(records_a: list[dict], records_b: list[dict], registry, noise_factor: float = DEFAULT_NOISE_FACTOR,
             min_noise: float = DEFAULT_MIN_NOISE) -> tuple[pd.DataFrame, list[dict], list[dict]]:
     """One row per matched cell, and the records only A and only B have."""
-    refs_a, refs_b = references_of(records_a), references_of(records_b)
+    verdicts_a, verdicts_b = verdicts(records_a, registry), verdicts(records_b, registry)
     by_key_b = {}
     for r in records_b:
-        by_key_b.setdefault(_key(r), r)
+        by_key_b.setdefault(judge.timing_key(r), r)
     rows, only_a, matched = [], [], set()
     for a in records_a:
-        key = _key(a)
+        key = judge.timing_key(a)
         b = by_key_b.get(key)
         if b is None or key in matched:
             if b is None:
                 only_a.append(a)
             continue
         matched.add(key)
-        rows.append(_row(a, b, verdict_of(a, refs_a), verdict_of(b, refs_b), noise_factor, min_noise))
+        rows.append(_row(a, b, verdicts_a[id(a)], verdicts_b[id(b)], noise_factor, min_noise))
     only_b = [r for k, r in by_key_b.items() if k not in matched]
     return pd.DataFrame(rows), only_a, only_b
 
 
-def _key(record: dict) -> tuple:
-    return tuple(record.get(k) for k in KEY)
+def differences_between(records_a: list[dict], records_b: list[dict]) -> list[str]:
+    """What differs between the two runs' machines and framework versions (timings compare badly across them)."""
+    lines = []
+    hosts = [sorted({(r.get("machine") or {}).get("hostname") for r in rs} - {None}) for rs in (records_a, records_b)]
+    cpus = [sorted({(r.get("machine") or {}).get("cpu") for r in rs} - {None}) for rs in (records_a, records_b)]
+    if hosts[0] != hosts[1] or cpus[0] != cpus[1]:
+        lines.append(f"the runs come from different machines (A: {', '.join(hosts[0])} {'; '.join(cpus[0])}; "
+                     f"B: {', '.join(hosts[1])} {'; '.join(cpus[1])}): a time ratio is the machines' as much "
+                     f"as the code's")
+    versions = [{r.get("framework"): r.get("framework_version") for r in rs if r.get("framework_version")}
+                for rs in (records_a, records_b)]
+    for name in sorted(set(versions[0]) & set(versions[1]), key=str):
+        if versions[0][name] != versions[1][name]:
+            lines.append(f"{name} changed version: {versions[0][name]} (A) -> {versions[1][name]} (B)")
+    return lines
 
 
 def _row(a: dict, b: dict, verdict_a: str, verdict_b: str, noise_factor: float, min_noise: float) -> dict:
-    row = {"cell": f"{a['task']}/{a.get('variant')}/{a.get('recipe')}/{a.get('precision')}/{a.get('device')}",
+    flags = "; ".join(f"{side}: {flag}" for side, flag in (("A", timing_flag(a)), ("B", timing_flag(b))) if flag)
+    row = {"cell": judge.cell_name(a), "threads": a.get("threads"), "timing_flags": flags,
            "seed_a": a.get("seed"), "seed_b": b.get("seed"),
            "step_ms_a": _ms(a.get("step_median_s")), "step_ms_b": _ms(b.get("step_median_s")),
            "ratio": None, "noise": None, "time": "", "first_call_ratio": None,
@@ -80,6 +100,8 @@ def _row(a: dict, b: dict, verdict_a: str, verdict_b: str, noise_factor: float, 
         bound = 1 + noise_factor * noise
         row.update(ratio=ratio, noise=noise,
                    time="SLOWER" if ratio > bound else "faster" if ratio < 1 / bound else "not significant")
+        if flags:  # a busy machine or a wild spread on either side: the ratio is not evidence
+            row["time"] = f"not judged ({flags})"
         if min(a.get("first_call_s") or 0, b.get("first_call_s") or 0) >= FIRST_CALL_SHOWN_FROM_S:
             row["first_call_ratio"] = b["first_call_s"] / a["first_call_s"]
     else:
@@ -112,7 +134,7 @@ def display(rows: pd.DataFrame) -> pd.DataFrame:
     shown = []
     for r in rows.to_dict("records"):
         shown.append({
-            "cell": r["cell"], "step ms A": fmt(r["step_ms_a"], "{:.3f}"), "step ms B": fmt(r["step_ms_b"], "{:.3f}"),
+            "cell": r["cell"], "threads": r["threads"] if r["threads"] else "default", "step ms A": fmt(r["step_ms_a"], "{:.3f}"), "step ms B": fmt(r["step_ms_b"], "{:.3f}"),
             "B/A": fmt(r["ratio"], "{:.2f}x"), "noise": fmt(r["noise"], "±{:.0%}"), "time": r["time"],
             "1st call B/A": fmt(r["first_call_ratio"], "{:.2f}x"),
             "acc A": fmt(r["acc_a"], "{:.2%}"), "acc B": fmt(r["acc_b"], "{:.2%}"),
@@ -123,7 +145,7 @@ def display(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_lines(rows: pd.DataFrame, only_a: list[dict], only_b: list[dict], name_a: str, name_b: str,
-                  noise_factor: float, min_noise: float) -> list[str]:
+                  noise_factor: float, min_noise: float, context: list[str] = ()) -> list[str]:
     slower = rows[rows["time"] == "SLOWER"] if not rows.empty else rows
     faster = rows[rows["time"] == "faster"] if not rows.empty else rows
     changed = rows[rows["verdict_changed"]] if not rows.empty else rows
@@ -132,7 +154,9 @@ def summary_lines(rows: pd.DataFrame, only_a: list[dict], only_b: list[dict], na
              f"{len(slower)} slower beyond noise (regressions), {len(faster)} faster beyond noise, "
              f"{len(changed)} verdict changes, {len(accuracy)} accuracy changes.",
              f"noise = max(step IQR / median of A, of B (or their spread across repeats), {min_noise:g}); "
-             f"a ratio beyond 1 + {noise_factor:g} x noise is flagged."]
+             f"a ratio beyond 1 + {noise_factor:g} x noise is flagged; cells measured on a busy machine are not "
+             f"judged."]
+    lines += [f"note: {line}" for line in context]
     lines += [f"REGRESSION: {r['cell']} {r['ratio']:.2f}x slower (noise ±{r['noise']:.0%})"
               for r in slower.to_dict("records")]
     lines += [f"VERDICT CHANGED: {r['cell']}: {r['verdict_a']} -> {r['verdict_b']}" for r in changed.to_dict("records")]

@@ -14,12 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rosetta.backend import Backend
 from rosetta.errors import UsageError
-from rosetta.registry import ROOT, Backend
+from rosetta.registry import ROOT
 
 FIND_SPEC = "import importlib.util, sys; sys.exit(importlib.util.find_spec(sys.argv[1]) is None)"
-# Installed first on a CPU machine: with torch already there, no other package can pull a CUDA build.
-INSTALL_FIRST = ("torch",)
 
 
 def envs_dir() -> Path:
@@ -51,19 +50,20 @@ def install_hint(backend: Backend) -> str:
     return f"rosetta setup {backend.name}"
 
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+# Read once at start-up by the runtimes every framework may load (OpenMP and the BLAS libraries); a
+# framework's own variables are declared by its adapter (THREAD_ENVIRONMENT).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def worker_environment(backend: Backend, variant: str, device: str, threads: int | None) -> dict:
-    """The worker's environment: the project on the path, the variant's and the device's settings, and
-    thread limits for the runtimes that read them only at start-up (OpenMP, BLAS, MXNet's engine)."""
+def worker_environment(backend: Backend, variant: str, device: str, threads: int | None,
+                       precision: str = "float32") -> dict:
+    """The worker's environment: the project on the path, the variant's, device's and precision's settings,
+    and thread limits for the runtimes that read them only at start-up."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.update(backend.variant_environment.get(variant, {}))
-    env.update(backend.device_environment.get(device, {}))
+    env.update(backend.environment_for(variant, device, precision))
     if threads:
-        env.update({var: str(threads) for var in THREAD_VARIABLES})
+        env.update({var: str(threads) for var in THREAD_VARIABLES + backend.thread_environment})
     return env
 
 
@@ -87,10 +87,61 @@ def _fingerprint(backend: Backend, requirements: Path, python: Path) -> str:
     return hashlib.sha256(f"{text}\n{python}\n{sys.version}".encode()).hexdigest()
 
 
+def requirement_name(requirement: dict) -> str:
+    return requirement.get("executable") or requirement.get("library") or "?"
+
+
+def _present(requirement: dict) -> bool:
+    import ctypes.util
+    import shutil
+    if "executable" in requirement:
+        return shutil.which(requirement["executable"]) is not None
+    if "library" in requirement:
+        name = requirement["library"]
+        if ctypes.util.find_library(name.removeprefix("lib").split(".so")[0]):
+            return True
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            return False
+    return True
+
+
+def _apt_command(requirement: dict) -> str | None:
+    package = requirement.get("apt")
+    return f"apt-get install -y {package}" if package else None
+
+
+def missing_system_requirements(backend: Backend) -> list[tuple[dict, str]]:
+    """(requirement, the command that installs it) for each of the backend's SYSTEM_REQUIREMENTS not found."""
+    return [(r, _apt_command(r) or f"install {requirement_name(r)} (see backends/{backend.name}/__init__.py)")
+            for r in backend.system_requirements if not _present(r)]
+
+
+def install_system_requirements(backend: Backend, say=print) -> None:
+    """apt-get install what is missing where apt and root are at hand; else a one-line error naming the command."""
+    import shutil
+    missing = missing_system_requirements(backend)
+    if not missing:
+        return
+    packages = [r["apt"] for r, _ in missing if r.get("apt")]
+    can_apt = shutil.which("apt-get") is not None and os.geteuid() == 0
+    if packages and len(packages) == len(missing) and can_apt:
+        say(f"installing {', '.join(packages)} (system packages {backend.name} needs) with apt-get")
+        _run(["apt-get", "update", "-qq"])
+        _run(["apt-get", "install", "-y", "-qq", *packages])
+        if not missing_system_requirements(backend):
+            return
+    names = "; ".join(f"{requirement_name(r)} ({r.get('why', 'needed')}): {fix}" for r, fix in missing)
+    raise UsageError(f"{backend.name} needs what this machine lacks: {names}")
+
+
 def setup(backend: Backend, gpu: bool = False, force: bool = False, say=print) -> str:
     """Install what a backend's requirements file names into its environment; skip when nothing changed."""
     if backend.problem:
         raise UsageError(f"backend {backend.name!r} cannot be set up: {backend.problem}")
+    install_system_requirements(backend, say)
     requirements = backend.requirements(gpu)
     python = interpreter(backend)
     stamp = _stamp_path(backend, gpu)
@@ -114,7 +165,9 @@ def setup(backend: Backend, gpu: bool = False, force: bool = False, say=print) -
 
 
 def setup_order(backends: list[Backend]) -> list[Backend]:
-    return sorted(backends, key=lambda b: (b.name not in INSTALL_FIRST, b.name))
+    """Those that declare SETUP_FIRST before the others (a framework whose CPU build must be in place before
+    another package can pull in its GPU build), then by name."""
+    return sorted(backends, key=lambda b: (not b.setup_first, b.name))
 
 
 def _has_requirements(path: Path) -> bool:

@@ -8,8 +8,8 @@ double precision, but checks very poorly when using single precision". This task
 - square: d(x^2)/dx at x = 2 is 4.
 - accumulate: backward of y = sum(x) three times, x = ones(2). PyTorch adds each backward into x.grad
   (1, 2, 3, with retain_graph=True); a framework whose gradients are return values (TensorFlow's tape, JAX's
-  grad) gives 1, 1, 1. The spec records what each framework is documented to do (ACCUMULATION), the backend
-  writes its idiom, and the observed sequence is compared with that model.
+  grad) gives 1, 1, 1. Each backend module declares what its framework is documented to do
+  (ACCUMULATION = (pattern, words)) and writes its idiom; the observed sequence is compared with that model.
 - vector-backward: y = x^2 at x = ones(2) is a vector; its backward with the output gradient [-1, 1] gives
   [-2, 2] (the vector-Jacobian product).
 - control-flow: y = x; while y < 10: y = y^2, from x = 2, is x^4 = 16, and dy/dx = 4 x^3 = 32: the gradient
@@ -44,9 +44,9 @@ framework's users write it:
 
 Inputs arrive as the framework's arrays on the cell's device (adapter.from_numpy), in the run's precision
 (the gradient check: float64 and float32, labels int64); results may be the framework's arrays or numpy
-and go back through adapter.to_numpy. Keras 3 does not implement this task: it has no automatic
-differentiation of its own, its gradients come from the backend framework it runs on (TensorFlow's tape,
-JAX's grad, PyTorch's backward), whose own rows are these (NOT_IMPLEMENTED, which the report prints).
+and go back through adapter.to_numpy. A framework without automatic differentiation of its own (Keras 3,
+whose gradients come from the framework it runs on) declares so in its adapter (DOES_NOT_IMPLEMENT), and the
+report prints why.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ import numpy as np
 NAME = "autograd"
 SUMMARY = ("the seeds' autograd examples checked in every framework (x^2, repeated backward, vector backward, "
            "control flow, the lecture's x*y+z, a custom ReLU) and a gradient check in float64 vs float32")
+KIND = "checks"
+RANK = 20
+TIMEOUT_S = 300
 
 # size: the samples in the gradient check's batch (the other checks have the seeds' fixed sizes).
 DEFAULT_SIZE = 8
@@ -85,29 +88,9 @@ ANALYTIC_FLOAT32_MAX_ERROR = 1e-4
 AGREEMENT_STEPS = 0
 AGREEMENT_TOLERANCE = {"float32": 1e-6, "float64": 1e-12}
 
-# Backends that do not implement the task, and why (the report says it under the checks' table).
-NOT_IMPLEMENTED = {
-    "keras": "Keras 3 has no autograd API of its own: its gradients come from the backend framework it runs on "
-             "(TensorFlow's GradientTape, JAX's grad, PyTorch's backward), whose columns these are.",
-}
-
-# What each framework is documented to do when backward runs again on the same graph.
-ACCUMULATION = {
-    "numpy": ("accumulates", "the hand-written backward adds each gradient into x_grad (x_grad += ...), "
-                             "which is what PyTorch does to x.grad"),
-    "torch": ("accumulates", "backward() adds into x.grad: 1, 2, 3 (retain_graph=True keeps the tensors the "
-                             "graph saved for the next backward, else backward through them again raises "
-                             "RuntimeError); training loops therefore zero the gradients every step "
-                             "(optimizer.zero_grad())"),
-    "paddle": ("accumulates", "backward() adds into x.grad as in PyTorch (retain_graph=True to run it again); "
-                              "clear_grad() / optimizer.clear_grad() resets it"),
-    "mxnet": ("accumulates", "with x.attach_grad(grad_req='add') each backward adds into x.grad; with the "
-                             "default grad_req='write' each backward overwrites it (1, 1, 1)"),
-    "tensorflow": ("fresh", "tape.gradient() returns a new gradient each call: 1, 1, 1 (a tape allows one "
-                            "call unless persistent=True); nothing accumulates unless you add the results"),
-    "jax": ("fresh", "jax.grad(f) is a function that returns the gradient: 1, 1, 1; no gradient is stored "
-                     "on x, so accumulating means adding the results yourself"),
-}
+# What a framework is documented to do when backward runs again on the same graph is declared by its
+# backend module: ACCUMULATION = ("accumulates" or "fresh", "the documentation's words"). A framework
+# that deliberately does not implement this task says why in its adapter (DOES_NOT_IMPLEMENT).
 PATTERNS = {"accumulates": "1, 2, 3 (accumulates)", "fresh": "1, 1, 1 (each backward's gradient alone)"}
 SHORT_PATTERNS = {"accumulates": "1, 2, 3", "fresh": "1, 1, 1"}
 
@@ -256,8 +239,9 @@ def _pattern(sequence) -> str | None:
     return None
 
 
-def judge_accumulate(problem, out, backend):
-    """The first sequence must follow the framework's documented model; any others are recorded."""
+def judge_accumulate(problem, out, documented):
+    """The first sequence must follow the framework's documented model (its module's ACCUMULATION pattern,
+    "accumulates" or "fresh"; None: undeclared); any others are recorded."""
     sequences = out if isinstance(out, dict) else {"": out}
     described = {label: (_pattern(seq), "; ".join(_fmt(g) for g in seq)) for label, seq in sequences.items()}
     parts = [f"{label + ': ' if label else ''}{PATTERNS.get(p, 'neither 1, 2, 3 nor 1, 1, 1')} [{text}]"
@@ -266,7 +250,6 @@ def judge_accumulate(problem, out, backend):
     short = "; ".join(f"{SHORT_PATTERNS.get(p, text)}{f' ({label})' if label else ''}"
                       for label, (p, text) in described.items())
     first, _ = next(iter(described.values()))
-    documented = ACCUMULATION.get(backend, (None, ""))[0]
     if first is None:
         return f"differs: repeated backward gave {next(iter(described.values()))[1]}, neither 1, 2, 3 nor 1, 1, 1", \
                observed, short
@@ -287,7 +270,7 @@ def _short(out, index) -> str:
         return "?"
 
 
-def run_check(problem: Problem, check: Check, function, host, backend: str, device_array):
+def run_check(problem: Problem, check: Check, function, host, documented: str | None, device_array):
     """(status, observed, short, values) of one check: status "ok", "differs: ...", or "raises ..."; observed,
     the values returned, as text; short, the report's cell; values, the returned values (numpy)."""
     p, out = problem, None
@@ -297,7 +280,7 @@ def run_check(problem: Problem, check: Check, function, host, backend: str, devi
             return (*_judge_values(p, ("y", "x.grad"), out, ([4.0], [4.0])), f"x.grad = {_short(out, 1)}", out)
         if check.name == "accumulate":
             out = host(function(device_array(p.cast(np.ones(2)))))
-            return (*judge_accumulate(p, out, backend), out)
+            return (*judge_accumulate(p, out, documented), out)
         if check.name == "vector_backward":
             out = host(function(device_array(p.cast(np.ones(2))), device_array(p.cast([-1.0, 1.0]))))
             return (*_judge_values(p, ("y", "x.grad"), out, ([1.0, 1.0], [-2.0, 2.0])),
@@ -441,13 +424,15 @@ def run_backend(problem: Problem, module, adapter, device: str, variant: str) ->
             return np.asarray(value)
         return np.asarray(adapter.to_numpy(value))
 
+    model = getattr(module, "ACCUMULATION", None)  # (pattern, words): what the framework documents
     rows, sources = [], {}
     for check in CHECKS:
         function = getattr(module, check.name, None)
         if function is None:
             status, observed, short, values = ("n/a" if check.optional else "missing", "", "", None)
         else:
-            status, observed, short, values = run_check(problem, check, function, host, adapter.NAME, device_array)
+            status, observed, short, values = run_check(problem, check, function, host, model[0] if model else None,
+                                                        device_array)
             sources[check.name] = _source(function)
         rows.append({"check": check.name, "title": check.title, "seed": check.seed, "status": status,
                      "observed": observed, "short": short, "values": _jsonable(values)})
@@ -467,7 +452,6 @@ def run_backend(problem: Problem, module, adapter, device: str, variant: str) ->
     verdict = "ok" if not failed else "; ".join(f"{r['check']}: {r['status']}" for r in failed)
     if len(verdict) > 300:
         verdict = verdict[:297] + "..."
-    model = ACCUMULATION.get(adapter.NAME)
     metrics = {"checks_passed": sum(r["status"] == "ok" for r in rows), "checks_failed": len(failed),
                "checks_not_applicable": sum(r["status"] == "n/a" for r in rows)}
     if gradcheck is not None:

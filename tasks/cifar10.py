@@ -44,14 +44,14 @@ class _ArraysOnly(pickle.Unpickler):
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+        (np.__name__, "ndarray"), (np.__name__, "dtype"), ("_codecs", "encode"),
     }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
             raise pickle.UnpicklingError(f"unexpected object {module}.{name}")
-        if module.startswith("numpy"):  # numpy.core became numpy._core in numpy 2; resolve without the shim
-            return getattr(np, name) if module == "numpy" else _numpy_function(module, name)
+        if module.split(".")[0] == np.__name__:  # numpy.core became numpy._core in numpy 2: no shim needed
+            return getattr(np, name) if module == np.__name__ else _numpy_function(module, name)
         return super().find_class(module, name)
 
 
@@ -62,7 +62,7 @@ def _numpy_function(module: str, name: str):
             return getattr(importlib.import_module(candidate), name)
         except (ImportError, AttributeError):
             continue
-    raise pickle.UnpicklingError(f"numpy {np.__version__} has no {module}.{name}")
+    raise pickle.UnpicklingError(f"numpy version {np.__version__} has no {module}.{name}")
 
 
 def read_batch(path: Path) -> dict:

@@ -12,20 +12,25 @@ compare each loss curve with the numpy reference step by step.
 A backend implements `train(problem, device, variant)` as a generator: it yields the training loss of
 each step as a Python float (reading it back to the host also synchronizes the device, so the runner's
 clock is honest) and returns a `Result`. A backend that runs many steps in one call (a compiled loop,
-Keras' fit()) yields the list of their losses instead (with a `step_seconds` attribute, the same length,
-where it can time each step inside the call); one that compiles ahead of training may first
-yield an empty list, which tells the worker that setup and compilation end there (reported as compile_s,
-apart from the steps).
+Keras' fit()) yields Chunk(losses) instead, with step_seconds where it can time each step inside the call;
+one that compiles ahead of training may first yield Compiled(), which tells the worker that setup and
+compilation end there (tasks/protocol.py).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tasks.protocol import Chunk, Compiled  # noqa: F401 (the step protocol, for the backends)
+
 NAME = "classifier"
 SUMMARY = "3-zone toy classifier of Course 1: a 2-12-3 MLP, softmax cross-entropy, four recipes"
+KIND = "training"
+RANK = 40  # the courses' order: tensors, autograd, the perceptron, this classifier, the CNN
+TIMEOUT_S = 900
 
 DEFAULT_SIZE = 200_000
 # `rosetta run --quick`: a first look in seconds per cell. The optimizer recipes do their one epoch of
@@ -163,14 +168,20 @@ def validation_size(size: int) -> int:
 
 
 def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_RECIPE,
-                 precision: str = "float32", steps: int | None = None, lr: float | None = None) -> Problem:
-    """lr, when given, replaces the recipe's learning rate (for manual-sgd: the schedule's starting value)."""
+                 precision: str = "float32", steps: int | None = None, lr: float | None = None,
+                 hyper: dict | str | None = None) -> Problem:
+    """lr, when given, replaces the recipe's learning rate (for manual-sgd: the schedule's starting value).
+    hyper: overrides of the recipe's hyper-parameters (a dict, or its JSON), to run the reference under a
+    framework's own rule (a declared difference's simulation, rosetta/backend.py): values replace the recipe's,
+    and "adam_epsilon": "hat" adds eps before the bias correction, as TensorFlow's Adam does."""
     validate(size, recipe, steps)
     if precision not in AGREEMENT_TOLERANCE:
         raise ValueError(f"unknown precision {precision!r}; choose float32 or float64")
     chosen = RECIPES[recipe]
     if lr is not None:
         chosen = replace(chosen, hyper={**chosen.hyper, "lr": lr})
+    if hyper:
+        chosen = replace(chosen, hyper={**chosen.hyper, **(json.loads(hyper) if isinstance(hyper, str) else hyper)})
     n_train = size - validation_size(size)
     steps = steps or chosen.steps or n_train // chosen.batch_size
 

@@ -19,8 +19,8 @@ their first steps can be compared. The last partial batch of an epoch is dropped
 same batch size; with the tutorial's batch 4 nothing is dropped from 50,000 images).
 
 A backend implements `train(problem, device, variant)` as a generator: it yields each step's loss as a
-Python float and returns a `Result` after predicting the whole test set (in chunks of
-problem.eval_batch_size images).
+Python float (or Chunk / Compiled: tasks/protocol.py) and returns a `Result` after predicting the whole test
+set (in chunks of problem.eval_batch_size images).
 """
 
 from __future__ import annotations
@@ -31,9 +31,22 @@ from pathlib import Path
 import numpy as np
 
 from tasks import cifar10
+from tasks.protocol import Chunk, Compiled, TaskOption  # noqa: F401 (the step protocol, for the backends)
 
 NAME = "cnn"
 SUMMARY = "the CNN of the PyTorch CIFAR-10 tutorial (2 conv + 3 dense layers), SGD momentum, on CIFAR-10"
+KIND = "training"
+RANK = 50
+TIMEOUT_S = 4 * 3600  # the tutorial recipe trains 25,000 steps of batch 4
+ACCURACY_ON = "the 10,000 test images"
+OPTIONS = {
+    "epochs": TaskOption("epochs", "training epochs (default: the recipe's own)"),
+    "batch_size": TaskOption("batch_size", "images per step (default: the recipe's own)"),
+    "data_dir": TaskOption("data_dir", "CIFAR-10, as the cifar-10-batches-py folder, a folder holding it, or "
+                                       "cifar-10-python.tar.gz (default: $ROSETTA_CIFAR10, then the cache)", kind="path"),
+    "download": TaskOption("download", "download CIFAR-10 (170 MB, MD5-checked) into the cache if it is not found",
+                           kind="flag"),
+}
 
 DEFAULT_SIZE = 50_000  # the whole training set
 MIN_SIZE = 1
@@ -176,6 +189,14 @@ def batch_order(rng: np.random.Generator, n_train: int, batch_size: int, epochs:
     return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int64)
 
 
+def locate_data(options: dict) -> dict:
+    """In the engine, once per run: the CIFAR-10 folder every cell will read (found, unpacked or downloaded)."""
+    from tasks.cifar10_data import locate_cifar10
+    download = options.pop("download", False)
+    options["data_dir"] = str(locate_cifar10(options.get("data_dir"), download=download))
+    return options
+
+
 def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_RECIPE,
                  precision: str = "float32", steps: int | None = None, lr: float | None = None,
                  epochs: int | None = None, batch_size: int | None = None, data_dir=None) -> Problem:
@@ -186,7 +207,7 @@ def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_
     if precision not in AGREEMENT_TOLERANCE:
         raise ValueError(f"unknown precision {precision!r}; choose float32 or float64")
     if data_dir is None:
-        raise ValueError("the cnn task needs CIFAR-10: pass --data-dir DIR (a cifar-10-batches-py folder or "
+        raise ValueError(f"the {NAME} task needs CIFAR-10: pass --data-dir DIR (a cifar-10-batches-py folder or "
                          "cifar-10-python.tar.gz), set ROSETTA_CIFAR10, or pass --download")
     chosen = RECIPES[recipe]
     chosen = replace(chosen, batch_size=batch_size or chosen.batch_size, epochs=epochs or chosen.epochs,

@@ -27,9 +27,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from tasks.protocol import Chunk, Compiled  # noqa: F401 (the step protocol, for the backends)
+
 NAME = "perceptron"
 SUMMARY = ("Course 1's 20-32-32 perceptron, one random sample a step, cost (sum z)^2: does the parameter "
            "norm go to zero, and each framework's per-operation overhead")
+KIND = "training"
+RANK = 30
+TIMEOUT_S = 300
 
 # size: how many random samples are drawn; step i trains on sample i % size. With the default 1,000
 # samples and 1,000 steps every step sees a fresh sample, as in the course.

@@ -86,3 +86,9 @@ class TaskOption:
         if self.kind == "ints":
             return tuple(dict.fromkeys(values))
         return values[0]
+
+
+class CannotRun(Exception):
+    """Raised by a backend's train() or run_backend() for a cell it cannot run, for a reason of its own (a level
+    its API does not have, fewer GPUs than replicas): the cell becomes a "skipped" row whose verdict is the
+    message, e.g. raise CannotRun("needs 2 GPUs, 1 visible")."""

@@ -45,6 +45,9 @@ import numpy as np
 NAME = "tensor-ops"
 SUMMARY = ("the seed's numpy-vs-PyTorch table in every framework, checked against numpy; the numpy bridge "
            "and device transfer measured; matmul, elementwise, reduction and copy throughput up to n x n")
+KIND = "checks"
+RANK = 10
+TIMEOUT_S = 900
 
 DEFAULT_SIZE = 4096  # the largest benchmark matrix is size x size
 QUICK_SIZE = 1024

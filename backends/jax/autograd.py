@@ -7,6 +7,13 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
+# What the framework documents for a repeated backward (tasks/autograd.py compares the observed values).
+ACCUMULATION = (
+    "fresh",
+    "jax.grad(f) is a function that returns the gradient: 1, 1, 1; no gradient is stored on x, so "
+    "accumulating means adding the results yourself"
+)
+
 # The gradient check runs in float64 whatever the run's precision; without x64 JAX makes float64 float32.
 jax.config.update("jax_enable_x64", True)
 

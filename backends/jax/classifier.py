@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from tasks.classifier import Result
+from tasks.classifier import Chunk, Compiled, Result
 
 
 def predict(params, x):
@@ -77,9 +77,9 @@ def train(problem, device, variant):
         # Ahead-of-time: trace and compile now, and tell the worker (the empty yield) that compilation
         # ends here, so that the loop's time is the training's alone.
         compiled = run.lower(state, data, lrs).compile()
-        yield []
+        yield Compiled()
         state, losses = compiled(state, data, lrs)
-        yield np.asarray(losses, dtype=np.float64).tolist()
+        yield Chunk(np.asarray(losses, dtype=np.float64))
     else:
         if variant == "jax":
             step = jax.jit(step)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tasks.perceptron import Result
+from tasks.perceptron import Chunk, Compiled, Result
 
 
 def forward(params, x):
@@ -45,11 +45,11 @@ def train(problem, device, variant):
         def run(params, data):
             return jax.lax.scan(lambda p, i: step(p, data, i), params, jnp.arange(problem.steps))
 
-        # Ahead-of-time: trace and compile now; the empty yield tells the worker that compilation ends here.
+        # Ahead-of-time: trace and compile now; Compiled() tells the worker that compilation ends here.
         compiled = run.lower(params, data).compile()
-        yield []
+        yield Compiled()
         params, (costs, norms) = compiled(params, data)
-        yield np.asarray(costs, dtype=np.float64).tolist()
+        yield Chunk(np.asarray(costs, dtype=np.float64))
     else:
         train_step = jax.jit(step) if variant == "jax" else step
         norms = []  # device arrays, read back once at the end

@@ -18,8 +18,14 @@ VARIANT_ENVIRONMENT = {
     "keras-torch": {"KERAS_BACKEND": "torch"},
     "keras-tensorflow": {"KERAS_BACKEND": "tensorflow"},
 }
+DOES_NOT_IMPLEMENT = {
+    "autograd": "Keras 3 has no autograd API of its own: its gradients come from the backend framework it runs on "
+                "(TensorFlow's GradientTape, JAX's grad, PyTorch's backward), whose columns these are.",
+}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
+# On its TensorFlow backend, read when TensorFlow's runtime starts (before set_threads() can change it).
+THREAD_ENVIRONMENT = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 KNOWN_DEVIATIONS = {
     "keras-torch": "float64 is not float64 throughout: Keras 3.15.1 on torch computes Dense's matmul and the "
                    "loss's mean in float32 (keras-team/keras#23704), so its curve matches numpy only to "

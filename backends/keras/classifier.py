@@ -10,7 +10,7 @@ from keras import layers, ops
 
 from tasks.classifier import Result
 
-from .fit_losses import BatchLoss, LossHistory, TimedLosses  # per-step losses and times out of fit()
+from .fit_losses import BatchLoss, LossHistory, timed_losses  # per-step losses and times out of fit()
 
 
 def course_schedule(problem):
@@ -94,7 +94,7 @@ def train(problem, device, variant):
             history = LossHistory()
             model.fit(problem.x_train[rows], problem.y_train[rows], batch_size=problem.batch_size,
                       initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[history])
-            yield TimedLosses(history)
+            yield timed_losses(history)
 
         val_logits = model.predict(problem.x_val, batch_size=len(problem.x_val), verbose=0)
     (W1, b1), (W2, b2) = model.layers[0].get_weights(), model.layers[1].get_weights()

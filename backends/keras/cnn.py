@@ -12,7 +12,7 @@ from keras import layers
 
 from tasks.cnn import Result
 
-from .fit_losses import BatchLoss, LossHistory, TimedLosses  # per-step losses and times out of fit()
+from .fit_losses import BatchLoss, LossHistory, timed_losses  # per-step losses and times out of fit()
 
 
 # The spec's layout is PyTorch's (NCHW images, OIHW kernels, fc1's 400 inputs flattened C, H, W);
@@ -99,7 +99,7 @@ def train(problem, device, variant):
             history = LossHistory()
             model.fit(nchw_to_nhwc(problem.x_train[rows]), problem.y_train[rows], batch_size=problem.batch_size,
                       initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[history])
-            yield TimedLosses(history)
+            yield timed_losses(history)
 
         test_logits = model.predict(nchw_to_nhwc(problem.x_test), batch_size=problem.eval_batch_size, verbose=0)
     return Result(params=spec_params(model), test_logits=np.asarray(test_logits), layout="NHWC",

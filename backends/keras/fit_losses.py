@@ -6,6 +6,8 @@ import time
 import keras
 from keras import ops
 
+from tasks.protocol import Chunk
+
 
 class BatchLoss(keras.metrics.Metric):
     """The loss of the latest batch, from the predictions fit() made before that batch's update.
@@ -45,10 +47,7 @@ class LossHistory(keras.callbacks.Callback):
         self.ends.append(time.perf_counter())
 
 
-class TimedLosses(list):
+def timed_losses(history) -> Chunk:
     """The losses of one fit() call, with each step's seconds: the worker times the steps inside the call
     with these, and counts the rest of the call (fit()'s set-up) apart from the steps."""
-
-    def __init__(self, history):
-        super().__init__(history.losses)
-        self.step_seconds = [b - a for a, b in zip(history.ends, history.ends[1:])]
+    return Chunk(history.losses, step_seconds=[b - a for a, b in zip(history.ends, history.ends[1:])])

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from tasks.perceptron import Result
+from tasks.perceptron import Chunk, Result
 
 
 def sum_squared(y_true, y_pred):
@@ -57,13 +57,10 @@ class Recorder(keras.callbacks.Callback):
         self.norms.append(ops.sqrt(sum(ops.sum(ops.square(w)) for w in weights)))  # kept as tensors
 
 
-class TimedCosts(list):
+def timed_costs(recorder) -> Chunk:
     """The costs of one fit() call, with each step's seconds (the worker counts the rest of the call,
     fit()'s set-up and the norms, apart from the steps)."""
-
-    def __init__(self, recorder):
-        super().__init__(float(c) for c in recorder.costs)
-        self.step_seconds = recorder.step_seconds
+    return Chunk(recorder.costs, step_seconds=recorder.step_seconds)
 
 
 def course_schedule(problem):
@@ -115,7 +112,7 @@ def train(problem, device, variant):
         recorder = Recorder()
         targets = np.zeros((problem.steps, 32), dtype=problem.precision)  # unused by the cost
         model.fit(problem.samples, targets, batch_size=1, epochs=1, shuffle=False, verbose=0, callbacks=[recorder])
-        yield TimedCosts(recorder)
+        yield timed_costs(recorder)
         norms = ops.convert_to_numpy(ops.stack(recorder.norms))
 
     (theta1, bias1), (theta2, bias2) = model.layers[0].get_weights(), model.layers[1].get_weights()

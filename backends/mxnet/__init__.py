@@ -13,6 +13,8 @@ VARIANTS = {
 TASK_VARIANTS = {"tensor-ops": ["mxnet"], "autograd": ["mxnet"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
+# MXNet's engine reads its worker count once, at import.
+THREAD_ENVIRONMENT = ("MXNET_CPU_WORKER_NTHREADS",)
 
 
 def version():

@@ -7,6 +7,7 @@ ENVIRONMENT = "shared"
 VARIANTS = {"numpy": "forward and backward by hand, update rules by hand"}
 SUPPORTS_GPU = False
 SUPPORTS_FLOAT64 = True
+REFERENCE = True  # every other backend is compared with this one
 
 
 def version():

@@ -3,6 +3,13 @@ framework's automatic differentiation must reproduce."""
 
 import numpy as np
 
+# What the framework documents for a repeated backward (tasks/autograd.py compares the observed values).
+ACCUMULATION = (
+    "accumulates",
+    "the hand-written backward adds each gradient into x_grad (x_grad += ...), which is what PyTorch does "
+    "to x.grad"
+)
+
 
 def square(x):
     y = x ** 2

@@ -51,10 +51,16 @@ class SGDMomentum:
 
 
 class Adam:
-    """Kingma & Ba, Algorithm 1: eps is added to the bias-corrected sqrt(v_hat)."""
+    """Kingma & Ba, Algorithm 1: eps is added to the bias-corrected sqrt(v_hat).
 
-    def __init__(self, params, lr, beta1, beta2, eps):
+    adam_epsilon="hat" is the paper's other form, the one TensorFlow's Adam implements: the step size takes
+    both bias corrections, lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t), and eps ("epsilon hat") is added
+    to the raw sqrt(v): the reference with eps / sqrt(1 - beta2^t) in place of eps. It exists to check the
+    difference frameworks declare against a simulation of their own rule."""
+
+    def __init__(self, params, lr, beta1, beta2, eps, adam_epsilon="paper"):
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.hat = adam_epsilon == "hat"
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
         self.t = 0
@@ -64,6 +70,10 @@ class Adam:
         for k, g in gradients.items():
             self.m[k] = self.beta1 * self.m[k] + (1 - self.beta1) * g
             self.v[k] = self.beta2 * self.v[k] + (1 - self.beta2) * g * g
+            if self.hat:
+                lr_t = self.lr * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+                params[k] -= lr_t * self.m[k] / (np.sqrt(self.v[k]) + self.eps)
+                continue
             m_hat = self.m[k] / (1 - self.beta1 ** self.t)
             v_hat = self.v[k] / (1 - self.beta2 ** self.t)
             params[k] -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)

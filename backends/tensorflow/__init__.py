@@ -15,6 +15,8 @@ VARIANTS = {
 TASK_VARIANTS = {"tensor-ops": ["tensorflow"], "autograd": ["tensorflow"], "cnn": ["tensorflow", "tensorflow-eager"]}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
+# Read when TensorFlow's runtime starts, which may be before set_threads() can still change anything.
+THREAD_ENVIRONMENT = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 # TensorFlow's C++ runtime logs INFO/WARNING lines (CPU features, CUDA probing) unless told otherwise.
 # TF 2.21 still prints its "oneDNN custom operations are on" line, logged before absl's logging starts.
 VARIANT_ENVIRONMENT = {variant: {"TF_CPP_MIN_LOG_LEVEL": "2"} for variant in VARIANTS}

@@ -4,6 +4,13 @@ tf.function for the loop compiled into a graph."""
 
 import tensorflow as tf
 
+# What the framework documents for a repeated backward (tasks/autograd.py compares the observed values).
+ACCUMULATION = (
+    "fresh",
+    "tape.gradient() returns a new gradient each call: 1, 1, 1 (a tape allows one call unless "
+    "persistent=True); nothing accumulates unless you add the results"
+)
+
 
 def square(x):
     with tf.GradientTape() as tape:

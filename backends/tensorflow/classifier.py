@@ -14,7 +14,7 @@ the tape's gradients, in TF1 on tf.gradients' (the learning rate fed through a p
 
 import tensorflow as tf
 
-from tasks.classifier import Result
+from tasks.classifier import Chunk, Compiled, Result
 
 NAMES = ("W1", "b1", "W2", "b2")
 
@@ -112,11 +112,11 @@ def train_v2(problem, device_name, compiled, whole_loop=False):
             batches = tf.constant(problem.batches)
             rates = tf.constant([problem.learning_rate(i) for i in range(problem.steps)], X.dtype)
             # A call over zero batches traces the loop and lets the runtime optimize the graph without
-            # training; the empty yield tells the worker that compilation ends here.
+            # training; Compiled() tells the worker that compilation ends here.
             train_loop(batches[:0], rates[:0])
-            yield []
+            yield Compiled()
             losses = train_loop(batches, rates)
-        yield losses.numpy().astype(float).tolist()
+        yield Chunk(losses.numpy())
     else:
         if compiled:
             train_step = tf.function(train_step)

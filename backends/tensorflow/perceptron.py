@@ -10,7 +10,7 @@
 import numpy as np
 import tensorflow as tf
 
-from tasks.perceptron import Result
+from tasks.perceptron import Chunk, Compiled, Result
 
 NAMES = ("theta1", "bias1", "theta2", "bias2")
 
@@ -58,11 +58,11 @@ def train(problem, device, variant):
                     costs, norms = costs.write(i, c), norms.write(i, n)
                 return costs.stack(), norms.stack()
 
-            # Tracing now, without training, lets the empty yield tell the worker that compilation ends here.
+            # Tracing now, without training, lets Compiled() tell the worker that compilation ends here.
             train_loop.get_concrete_function()
-            yield []
+            yield Compiled()
             costs, norms = train_loop(tf.constant(problem.steps))
-            yield costs.numpy().astype(float).tolist()
+            yield Chunk(costs.numpy())
         else:
             if variant == "tensorflow":
                 step = tf.function(step)

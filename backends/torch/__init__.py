@@ -13,6 +13,8 @@ VARIANTS = {
 TASK_VARIANTS = {task: ["torch"] for task in ("tensor-ops", "autograd", "cnn")}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
+# Installed before the others: with the pinned CPU build in place, no other package pulls a CUDA build of torch.
+SETUP_FIRST = True
 
 
 def version():

@@ -4,6 +4,14 @@ torch.autograd.Function for the custom ReLU."""
 import torch
 import torch.nn.functional as F
 
+# What the framework documents for a repeated backward (tasks/autograd.py compares the observed values).
+ACCUMULATION = (
+    "accumulates",
+    "backward() adds into x.grad: 1, 2, 3 (retain_graph=True keeps the tensors the graph saved for the "
+    "next backward, else backward through them again raises RuntimeError); training loops therefore zero "
+    "the gradients every step (optimizer.zero_grad())"
+)
+
 
 def square(x):
     x.requires_grad_()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import math
 
-from rosetta.report_sections import Section, figure_png, pyplot, table
+from rosetta.report.sections import Section, figure_png, pyplot, table
 
 # The seed's own rows for the bridge and the GPU transfer (its table stops at arange; its text goes on).
 SEED_ROWS = {
@@ -20,8 +20,6 @@ BENCHMARK_LABELS = {
     "copy_in": "numpy array → framework (copy)", "to_gpu": "host → GPU", "to_cpu": "GPU → host",
 }
 MARK = {"mismatch": "✗", "error": "✗", "missing": "✗"}
-# numpy, then the seed's other column, then the frameworks its exercise names (CNTK retired), then the rest
-ORDER = ("numpy", "torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
 
 
 def _column(record: dict) -> str:
@@ -34,17 +32,12 @@ def _column(record: dict) -> str:
 
 
 def _columns(records: list[dict]) -> dict:
-    """column header -> the ok records of that framework/variant, numpy first, in the records' order."""
+    """column header -> the ok records of that framework/variant, in the report's order (the reference first)."""
     columns: dict = {}
-    for r in sorted(records, key=_order):
+    for r in records:
         if r.get("status") == "ok" and (r.get("report_data") or {}).get("ops"):
             columns.setdefault(_column(r), []).append(r)
     return columns
-
-
-def _order(record: dict) -> tuple:
-    backend = record.get("backend", "")
-    return (ORDER.index(backend) if backend in ORDER else len(ORDER), backend, record.get("variant") or "")
 
 
 def _where(r: dict) -> str:
@@ -160,7 +153,7 @@ def _bridge_text(row: dict) -> str:
 
 def transfer_table(records: list[dict]) -> Section:
     rows = []
-    for r in sorted(records, key=_order):
+    for r in records:
         if r.get("status") != "ok":
             continue
         row = (r.get("report_data") or {}).get("transfer") or {}
@@ -183,7 +176,7 @@ def _format(value) -> str:
 
 def benchmark_sections(records: list[dict]) -> list[Section]:
     groups: dict = {}
-    for r in sorted(records, key=_order):
+    for r in records:
         if r.get("status") == "ok" and (r.get("report_data") or {}).get("benchmarks"):
             groups.setdefault((r.get("precision"), r.get("device")), {})[_column(r)] = r
     sections = []
@@ -249,7 +242,8 @@ def _plot(by_column: dict, keys: list, precision: str, device: str) -> str:
     return figure_png(figure, alt=f"throughput by matrix size, {precision}, {device}")
 
 
-def sections(records: list[dict]) -> list[Section]:
+def sections(view) -> list[Section]:
+    records = view.records
     columns = _columns(records)
     if not columns:
         return []

@@ -1,4 +1,6 @@
-"""Finding CIFAR-10 for the cnn task: a folder or archive the user names, the cache, or a download.
+"""Finding CIFAR-10 for the tasks that train on it: a folder or archive the user names, the cache, or a download.
+
+It runs in the engine, once per run (a task's locate_data, rosetta/task.py), never in a worker.
 
 `locate_cifar10()` returns an extracted cifar-10-batches-py folder (what the workers read, through
 tasks/cifar10.py), looking in this order:
@@ -7,8 +9,8 @@ tasks/cifar10.py), looking in this order:
   2. the environment variable ROSETTA_CIFAR10, the same forms;
   3. the cache (ROSETTA_CACHE, else ~/.cache/rosetta): an extracted copy, or the archive;
   4. with download=True (--download): the official archive from the data set's home page, into the cache.
-Archives are MD5-checked before they are unpacked (into the cache). Every failure is a UsageError of one
-line that says where to put the data.
+Archives are MD5-checked before they are unpacked (into the cache). Every failure is a ValueError of one
+line that says where to put the data (the command line prints it and exits with code 2).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from rosetta.errors import UsageError
 from tasks import cifar10
 
 ENV_DATA = "ROSETTA_CIFAR10"
@@ -54,7 +55,7 @@ def locate_cifar10(data_dir=None, download: bool = False, cache_dir=None, *, md5
     if download:
         _download(url, archive, md5, progress)
         return _extract(archive, cache, md5)
-    raise UsageError(f"CIFAR-10 not found for the cnn task: {where_to_put_it(cache)}")
+    raise ValueError(f"CIFAR-10 not found: {where_to_put_it(cache)}")
 
 
 def _complete(folder: Path) -> bool:
@@ -64,20 +65,20 @@ def _complete(folder: Path) -> bool:
 def _from_user_path(path: Path, source: str, cache: Path, md5: str) -> Path:
     if path.is_file():
         if not path.name.endswith((".tar.gz", ".tgz")):
-            raise UsageError(f"{source} {path} is a file but not {cifar10.ARCHIVE_NAME}; {where_to_put_it(cache)}")
+            raise ValueError(f"{source} {path} is a file but not {cifar10.ARCHIVE_NAME}; {where_to_put_it(cache)}")
         return _extract(path, cache, md5)
     if not path.is_dir():
-        raise UsageError(f"{source} {path} does not exist; {where_to_put_it(cache)}")
+        raise ValueError(f"{source} {path} does not exist; {where_to_put_it(cache)}")
     for folder in (path, path / cifar10.FOLDER_NAME):
         if any((folder / name).exists() for name in cifar10.FILES):
             missing = [name for name in cifar10.FILES if not (folder / name).is_file()]
             if missing:
-                raise UsageError(f"{source} {folder} lacks {', '.join(missing)}: a {cifar10.FOLDER_NAME} folder "
+                raise ValueError(f"{source} {folder} lacks {', '.join(missing)}: a {cifar10.FOLDER_NAME} folder "
                                  f"holds {', '.join(cifar10.FILES)}; extract {cifar10.ARCHIVE_NAME} again")
             return folder
     if (path / cifar10.ARCHIVE_NAME).is_file():
         return _extract(path / cifar10.ARCHIVE_NAME, cache, md5)
-    raise UsageError(f"{source} {path} holds neither {cifar10.FOLDER_NAME} nor {cifar10.ARCHIVE_NAME}; "
+    raise ValueError(f"{source} {path} holds neither {cifar10.FOLDER_NAME} nor {cifar10.ARCHIVE_NAME}; "
                      f"{where_to_put_it(cache)}")
 
 
@@ -92,10 +93,10 @@ def _extract(archive: Path, cache: Path, md5: str) -> Path:
         cifar10.check_md5(archive, md5, found=digest)
         folder = cifar10.extract(archive, cache, md5=None)  # checked just above
         stamp.write_text(digest + "\n")
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    except ValueError:
+        raise
     except OSError as error:
-        raise UsageError(f"cannot unpack {archive} into {cache} ({error.strerror or error}); "
+        raise ValueError(f"cannot unpack {archive} into {cache} ({error.strerror or error}); "
                          f"set {ENV_CACHE} to a writable folder") from None
     return folder
 
@@ -116,14 +117,14 @@ def _download(url: str, archive: Path, md5: str, progress: bool) -> None:
     except (urllib.error.URLError, OSError, ValueError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", None) or getattr(error, "strerror", None) or error
-        raise UsageError(f"downloading {url} failed ({reason}); download {cifar10.ARCHIVE_NAME} yourself and "
+        raise ValueError(f"downloading {url} failed ({reason}); download {cifar10.ARCHIVE_NAME} yourself and "
                          f"pass --data-dir PATH/{cifar10.ARCHIVE_NAME}") from None
     try:
         cifar10.check_md5(partial, md5)
     except ValueError:
         found = cifar10.md5_of(partial)
         partial.unlink(missing_ok=True)
-        raise UsageError(f"the download from {url} has MD5 {found}, not {md5} (incomplete or altered); "
+        raise ValueError(f"the download from {url} has MD5 {found}, not {md5} (incomplete or altered); "
                          f"it was deleted: run again with --download, or download {cifar10.ARCHIVE_NAME} "
                          f"yourself and pass --data-dir") from None
     os.replace(partial, archive)

@@ -9,29 +9,30 @@ import html
 
 import numpy as np
 
-from rosetta.report_sections import Section, figure_png, pyplot, table
+from rosetta.report.sections import Section, figure_png, pyplot, table
 
 COLUMNS = ["framework", "variant", "device", "precision", "steps", "initial norm", "final norm", "norm change %",
-           "norm floor", "final cost", "mean cost, last 100", "step us", "x numpy"]
+           "norm floor", "final cost", "mean cost, last 100", "step us"]
+SAME_STEP = ("precision", "recipe", "size", "seed", "steps")
 
 
 def _ok(records):
     return [r for r in records if r.get("status") == "ok" and (r.get("report_data") or {}).get("param_norms")]
 
 
-def _numpy_step(records, record):
-    """numpy's median step for the same problem (numpy runs on the CPU only: a GPU row is compared with it)."""
+def _reference_step(view, records, record):
+    """The reference's median step for the same problem (it runs on the CPU: a GPU row is compared with it)."""
     for r in records:
-        if r.get("backend") == "numpy" and all(r.get(k) == record.get(k) for k in
-                                               ("precision", "recipe", "size", "seed", "steps")):
+        if view.is_reference(r) and all(r.get(k) == record.get(k) for k in SAME_STEP):
             return r.get("step_median_s")
     return None
 
 
-def rows_of(records):
+def rows_of(view, records):
     rows = []
+    ratio = f"x {view.reference_name}"
     for r in records:
-        m, numpy_step = r.get("metrics") or {}, _numpy_step(records, r)
+        m, reference_step = r.get("metrics") or {}, _reference_step(view, records, r)
         step = r.get("step_median_s")
         rows.append({
             "framework": r.get("framework") or r.get("backend"), "variant": r.get("variant"),
@@ -41,14 +42,14 @@ def rows_of(records):
             "norm floor": m.get("norm_floor"), "final cost": m.get("final_cost"),
             "mean cost, last 100": m.get("mean_cost_last_100"),
             "step us": None if step is None else 1e6 * step,
-            "x numpy": step / numpy_step if step and numpy_step else None,
+            ratio: step / reference_step if step and reference_step else None,
         })
     return rows
 
 
-def answer(records) -> str:
-    """One sentence answering the exercise, from the reference run (numpy) or else the first run."""
-    reference = next((r for r in records if r.get("backend") == "numpy"), records[0])
+def answer(view, records) -> str:
+    """One sentence answering the exercise, from the reference's run or else the first run."""
+    reference = next((r for r in records if view.is_reference(r)), records[0])
     m = reference.get("metrics") or {}
     start, end, floor = m.get("initial_param_norm"), m.get("final_param_norm"), m.get("norm_floor")
     if None in (start, end, floor):
@@ -96,20 +97,20 @@ def figure(records):
     return fig
 
 
-def sections(records: list[dict]) -> list[Section]:
-    ok = _ok(records)
+def sections(view) -> list[Section]:
+    ok = _ok(view.records)
     if not ok:
         return []
     image = figure_png(figure(ok), alt="parameter norm per step, every backend")
-    rows = rows_of(ok)
-    table_html, table_md = table(rows, COLUMNS)
-    sentence = answer(ok)
+    rows = rows_of(view, ok)
+    table_html, table_md = table(rows, COLUMNS + [f"x {view.reference_name}"])
+    sentence = answer(view, ok)
     legend = ("norm: the L2 norm of all parameters concatenated, after the step's update, computed by the "
               "framework; floor: the norm of theta2 and bias2 projected off the all-ones direction, which no "
               "step changes. step us: median time of one step (forward, backward, update, norm, cost read "
-              "back; Keras' leaves the norm out, see its note) in microseconds; x numpy: that time over "
-              "numpy's for the same problem. At 1,728 parameters and one sample a step, the arithmetic is "
-              "negligible: this is each framework's per-operation overhead.")
+              f"back; Keras' leaves the norm out, see its note) in microseconds; x {view.reference_name}: that "
+              f"time over {view.reference_name}'s for the same problem. At 1,728 parameters and one sample a "
+              "step, the arithmetic is negligible: this is each framework's per-operation overhead.")
     return [
         Section("Does the parameter norm converge to zero?",
                 f"<p>{html.escape(sentence)}</p>{image}",

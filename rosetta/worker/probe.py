@@ -1,10 +1,12 @@
-"""What one backend's environment holds: `python -m rosetta.probe backends.torch`, run with that backend's
+"""What one backend's environment holds: `python -m rosetta.worker.probe backends.torch`, run with that backend's
 interpreter by `rosetta doctor`. Prints one JSON line, last, after whatever the framework prints."""
 
 from __future__ import annotations
 
 import importlib
 import json
+
+import numpy
 import platform
 import sys
 
@@ -12,14 +14,14 @@ MARK = "ROSETTA-PROBE "
 
 
 def probe(module: str, path: str | None = None) -> dict:
-    from rosetta.worker import import_adapter
+    from rosetta.worker.imports import import_adapter
 
     adapter = import_adapter(module, path)
     importlib.import_module(adapter.IMPORT_NAME)
-    numpy = importlib.import_module("numpy")
     build = getattr(adapter, "build_info", lambda: {})()
-    return {"version": adapter.version(), "gpu": adapter.gpu_name(), "build": build,
-            "python": platform.python_version(), "numpy": numpy.__version__, "executable": sys.executable}
+    gpu_build = getattr(adapter, "gpu_build", lambda: None)()  # False: a CPU-only build of the framework
+    return {"version": adapter.version(), "gpu": adapter.gpu_name(), "build": build, "gpu_build": gpu_build,
+            "python": platform.python_version(), "numpy_version": numpy.__version__, "executable": sys.executable}
 
 
 if __name__ == "__main__":

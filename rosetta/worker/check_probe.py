@@ -1,5 +1,5 @@
 """The part of `rosetta check` that runs in the backend's own environment, with its interpreter:
-`python -m rosetta.check_probe '<json>'`. Imports only the standard library, numpy and the backend;
+`python -m rosetta.worker.check_probe '<json>'`. Imports only the standard library, numpy and the backend;
 prints one JSON line, last, after whatever the framework prints.
 
 What it finds out: whether importing the adapter loads a framework (it must not: `rosetta list` imports
@@ -17,11 +17,6 @@ import time
 import traceback
 
 MARK = "ROSETTA-CHECK "
-# Modules a backend's adapter must not load at import; the frameworks of the other backends are added
-# by the caller. numpy is not among them: the engine and every environment have it.
-FRAMEWORK_MODULES = ("torch", "tensorflow", "jax", "jaxlib", "mxnet", "keras", "paddle", "optax", "flax",
-                     "tf_keras", "cntk", "oneflow", "mindspore")
-FUNCTIONS = ("version", "gpu_name", "synchronize", "set_threads", "peak_device_memory", "from_numpy", "to_numpy")
 
 
 def _error(error: BaseException, path: str | None = None) -> dict:
@@ -54,13 +49,14 @@ def _call(out: dict, name: str, function, *args):
 
 
 def probe(spec: dict) -> dict:
-    from rosetta.worker import import_adapter
+    from rosetta.worker.imports import import_adapter
 
     out: dict = {"python": sys.version.split()[0], "executable": sys.executable}
     path = spec.get("path")
     out["_path"] = path
-    watched = set(FRAMEWORK_MODULES) | set(spec.get("other_frameworks", ()))
-    watched.discard("numpy")
+    # what a backend's adapter must not load at import: every backend's framework modules (the caller names
+    # them from the registry; the reference's, which every environment has, is not among them)
+    watched = set(spec.get("other_frameworks", ())) | set(spec.get("own_frameworks", ()))
     before = set(sys.modules)
     try:
         adapter = import_adapter(spec["module"], path)
@@ -68,9 +64,9 @@ def probe(spec: dict) -> dict:
         out["adapter_error"] = _error(error, path)
         return out
     own = getattr(adapter, "IMPORT_NAME", None)
-    out["adapter_loaded"] = _newly_loaded(watched | ({own} - {"numpy", None}), before)
+    out["adapter_loaded"] = _newly_loaded(watched | ({own} - {None}), before)
     out["missing_attributes"] = [a for a in spec.get("required", ()) if not hasattr(adapter, a)]
-    out["missing_functions"] = [f for f in FUNCTIONS if not callable(getattr(adapter, f, None))]
+    out["missing_functions"] = [f for f in spec.get("functions", ()) if not callable(getattr(adapter, f, None))]
     if not own:
         return out
 
@@ -102,7 +98,7 @@ def probe(spec: dict) -> dict:
             found["import_error"] = _error(error, path)
         else:
             # frameworks the task module brings in beyond what its own framework loads (Keras loads its backend)
-            found["loaded"] = _newly_loaded(set(spec.get("other_frameworks", ())) - {own, "numpy"}, framework_loaded)
+            found["loaded"] = _newly_loaded(set(spec.get("other_frameworks", ())) - {own}, framework_loaded)
             found["functions"] = sorted(n for n in dir(module) if not n.startswith("_")
                                         and callable(getattr(module, n, None)))
         out["tasks"][task_module] = found

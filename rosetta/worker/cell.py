@@ -12,6 +12,7 @@ import hashlib
 import importlib
 import json
 import math
+import numbers
 import os
 import platform
 import sys
@@ -19,35 +20,20 @@ import time
 import traceback
 from pathlib import Path
 
-from rosetta.machine import cpu_model
-from rosetta.timing import peak_rss_bytes, summarize, threads_in_effect
-
-
-def import_adapter(module: str, path: str | None = None):
-    """The backend's package; one this interpreter cannot find (a plugin installed into the engine's
-    environment, run in an environment of its own) is loaded from its folder, and nothing else with it."""
-    import importlib.util
-    try:
-        found = importlib.util.find_spec(module)
-    except ModuleNotFoundError:  # a parent package is missing too
-        found = None
-    if found is None and path is not None and Path(path, "__init__.py").exists():
-        spec = importlib.util.spec_from_file_location(module, Path(path, "__init__.py"),
-                                                      submodule_search_locations=[path])
-        package = importlib.util.module_from_spec(spec)
-        sys.modules[module] = package
-        spec.loader.exec_module(package)
-        return package
-    return importlib.import_module(module)
+from rosetta.worker.imports import import_adapter, import_task
+from rosetta.worker.load import LoadMeter
+from rosetta.worker.machine import cpu_model
+from rosetta.worker.timing import peak_rss_bytes, summarize, threads_in_effect
 
 
 def run(spec: dict) -> dict:
     record: dict = {"status": "failed", "python": platform.python_version(), "interpreter": sys.executable}
     adapter = import_adapter(spec["backend_module"], spec.get("backend_path"))
-    task = importlib.import_module(spec["task_module"])
-    options = {name: spec[name] for name in ("epochs", "batch_size", "data_dir") if spec.get(name) is not None}
+    task = import_task(spec["task_module"], spec.get("task_path"))
+    protocol = importlib.import_module("tasks.protocol")
     problem = task.make_problem(size=spec["size"], seed=spec["seed"], recipe=spec["recipe"],
-                                precision=spec["precision"], steps=spec["steps"], lr=spec.get("lr"), **options)
+                                precision=spec["precision"], steps=spec["steps"], lr=spec.get("lr"),
+                                **spec.get("options", {}))
     record["steps"] = getattr(problem, "steps", None)
     record["batch_size"] = getattr(problem, "batch_size", None)
 
@@ -55,7 +41,7 @@ def run(spec: dict) -> dict:
     importlib.import_module(adapter.IMPORT_NAME)
     if spec.get("threads"):
         adapter.set_threads(spec["threads"])
-    module = importlib.import_module(f"{spec['backend_module']}.{spec['task_module'].rpartition('.')[2]}")
+    module = importlib.import_module(f"{spec['backend_module']}.{spec['task_file']}")
     record["import_s"] = time.perf_counter() - started
     # The report shows this file's code; the digest tells it whether the file changed since the run.
     record["source_sha256"] = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()
@@ -71,19 +57,28 @@ def run(spec: dict) -> dict:
     else:
         record["device_name"] = cpu_model()
 
-    if hasattr(task, "run_backend"):  # a task of checks and measurements, not a training
-        started = time.perf_counter()
-        record.update(task.run_backend(problem, module, adapter, device, spec["variant"]))
-        record["run_s"] = time.perf_counter() - started
-        record.update(resources_in_effect(adapter, device))
-        record["status"] = "ok"
-        return record
+    try:
+        if spec["kind"] == "checks":  # a task of checks and measurements, not a training
+            started = time.perf_counter()
+            record.update(task.run_backend(problem, module, adapter, device, spec["variant"]))
+            record["run_s"] = time.perf_counter() - started
+            record["status"] = "ok"
+        else:
+            train(record, problem, task, module, adapter, device, spec["variant"], protocol)
+    except protocol.CannotRun as reason:  # the backend's own reason not to run this cell
+        record.update(status="skipped", verdict=f"skipped: {reason}")
+    record.update(resources_in_effect(adapter, device))
+    return record
 
+
+def train(record: dict, problem, task, module, adapter, device: str, variant: str, protocol) -> None:
+    """Drive the backend's train() generator, timing each step (the step protocol: tasks/protocol.py)."""
+    Chunk, Compiled = protocol.Chunk, protocol.Compiled
     losses: list[float] = []
     step_seconds: list[float] = []
     synchronize = adapter.synchronize
     barrier = getattr(adapter, "step_barrier", synchronize)
-    training = module.train(problem, device, spec["variant"])
+    training = module.train(problem, device, variant)
     # Each step is timed around next() alone: from just before the generator resumes to just after the
     # backend's barrier (its queued work done, e.g. MXNet's engine, CUDA), so the worker's own bookkeeping
     # between steps is never charged to a step.
@@ -101,18 +96,24 @@ def run(spec: dict) -> dict:
                     break
                 lap = time.perf_counter()
                 continue
-            if isinstance(out, (list, tuple)):
-                if not out:  # the backend's marker: setup, tracing and compilation end here, training starts
-                    record["compile_s"] = now - started
+            if isinstance(out, Compiled):  # setup, tracing and compilation end here, training starts
+                record["compile_s"] = now - started
+                lap = time.perf_counter()
+                continue
+            if isinstance(out, Chunk):
+                chunk = list(out)
+                if not chunk:
                     lap = time.perf_counter()
                     continue
-                chunk = [float(v) for v in out]
-            else:
+            elif isinstance(out, numbers.Real):  # a numpy scalar, or the first step's float
                 chunk = [float(out)]
+            else:
+                raise TypeError(f"train() yielded a {type(out).__name__}: yield each step's loss as a float, "
+                                f"Chunk(losses) for several steps, or Compiled() (tasks/protocol.py)")
             if not step_seconds:  # setup, tracing or compilation, and the first step or chunk of steps
                 record["first_call_s"] = now - started
             inside = getattr(out, "step_seconds", None)  # a chunk whose steps the backend timed (Keras' fit())
-            if inside is not None and len(inside) == len(chunk):
+            if inside is not None:
                 step_seconds += inside
                 record["chunk_setup_s"] = record.get("chunk_setup_s", 0.0) + (now - lap) - sum(inside)
             else:  # steps run inside one call (a compiled loop): each gets an equal share of it
@@ -136,20 +137,18 @@ def run(spec: dict) -> dict:
         record["epoch_s"] = [sum(step_seconds[i:i + per_epoch]) for i in range(0, len(step_seconds), per_epoch)]
     record["train_s"] = train_s  # wall time of the training, compilation and the worker's bookkeeping included
     record["losses"] = losses
-    record.update(resources_in_effect(adapter, device))
     if result is None:
         bad = next(i for i, v in enumerate(losses) if not math.isfinite(v))
         record.update(status="diverged", verdict=f"diverged at step {bad}")
-        return record
+        return
     metrics = task.check(problem, result, losses)
     record["verdict"] = metrics.pop("verdict")
     record["metrics"] = metrics
     for_report = getattr(task, "summary_for_report", None)  # small data for the report's plots
     if for_report is not None and record["verdict"] == "ok":
         record["report_data"] = for_report(problem, result)
-    record["notes"] = list(result.notes)
+    record["notes"] = list(getattr(result, "notes", []))
     record["status"] = "ok"
-    return record
 
 
 def resources_in_effect(adapter, device: str) -> dict:
@@ -163,15 +162,13 @@ def main(argv=None) -> int:
     parser.add_argument("--result-fd", type=int, required=True)
     args = parser.parse_args(argv)
     spec = json.loads(sys.stdin.read())
+    load = LoadMeter().start()
     try:
         record = run(spec)
     except Exception as error:  # the runner turns this into a "failed" row; other cells go on
         record = {"status": "failed", "verdict": f"failed: {type(error).__name__}: {error}".splitlines()[0],
                   "error": traceback.format_exc()}
+    record["load"] = load.stop()
     with os.fdopen(args.result_fd, "w") as out:
         json.dump(record, out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,22 +9,21 @@ from collections import defaultdict
 
 import numpy as np
 
-from rosetta.report_sections import Section, figure_png, pyplot, table
+from rosetta.report.sections import Section, figure_png, pyplot, table
 
-REFERENCE = "numpy"
 SPREAD_CRITERION = 1.5  # points of accuracy: the bound across backends after the full recipe
 TUTORIAL_ACCURACY = "about 54 %"  # what the PyTorch tutorial reports after its 2 epochs
 MAX_MATRICES = 4  # more runs of one setting than this: numpy's confusion matrix and the one furthest from it
 SHORT_CLASS = {"airplane": "plane", "automobile": "car"}  # the tutorial's own names for two classes
 
 
-def sections(records: list[dict]) -> list[Section]:
-    done = [r for r in records if r.get("status") == "ok" and r.get("verdict") == "ok"
+def sections(view) -> list[Section]:
+    done = [r for r in view.records if r.get("status") == "ok" and r.get("verdict") == "ok"
             and "test_accuracy" in (r.get("metrics") or {})]
     if not done:
         return []
     return [s for s in (results_section(done), per_class_section(done), spread_section(done),
-                        loss_section(done), confusion_section(done)) if s is not None]
+                        loss_section(done), confusion_section(done, view)) if s is not None]
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -201,7 +200,7 @@ def confusion_section(done: list[dict]) -> Section:
     for group in groups.values():
         chosen = group
         if len(group) > MAX_MATRICES:
-            reference = next((r for r in group if r["backend"] == REFERENCE), group[0])
+            reference = next((r for r in group if view.is_reference(r)), group[0])
             accuracy = reference["metrics"]["test_accuracy"]
             furthest = max((r for r in group if r is not reference),
                            key=lambda r: abs(r["metrics"]["test_accuracy"] - accuracy))
@@ -225,7 +224,7 @@ def confusion_section(done: list[dict]) -> Section:
                     for i in range(len(names))]
             md_parts += [f"**{column(r, done)}**", table(rows)[1]]
     note = ("Confusion matrices on the test set: row = true class, column = predicted class, counts. Where more "
-            f"than {MAX_MATRICES} runs trained the same way, numpy's and the one whose accuracy is furthest from "
-            "it.")
+            f"than {MAX_MATRICES} runs trained the same way, the reference's ({view.reference_name}) and the one "
+            "whose accuracy is furthest from it.")
     return Section("CNN: confusion matrices", f"<p>{html.escape(note)}</p>{''.join(images)}",
                    "\n\n".join([note, *md_parts]))

@@ -1,17 +1,17 @@
-"""Task-specific parts of the reports: rosetta/report_sections/<task module>.py defines
-`sections(records) -> list[Section]`, which report.md and report.html show after the task's results table.
-A task without such a module gets the generic report only (loss curves, deviation from numpy, timings, code).
+"""A task's own parts of the reports: beside its spec, a module <spec module>_report (tasks/cnn_report.py)
+defines `sections(view) -> list[Section]`, which report.md and report.html show after the task's results
+table. `view` is the task's part of the report model (rosetta/report/model.py: its records in the
+registry's order, each judged). A task without such a module gets the generic report only (loss curves,
+deviation from the reference, timings, code). This module also holds the helpers sections draw with.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import importlib
 import io
 from dataclasses import dataclass
 
-from rosetta.registry import task_module_name
 
 
 @dataclass
@@ -21,19 +21,16 @@ class Section:
     markdown: str
 
 
-def sections_for(task: str, records: list[dict]) -> list[Section]:
+def sections_for(view) -> list[Section]:
     """The task's own sections; a section module that fails is one section saying so, never a lost report."""
-    try:
-        module = importlib.import_module(f"rosetta.report_sections.{task_module_name(task)}")
-    except ModuleNotFoundError as error:
-        if error.name != f"rosetta.report_sections.{task_module_name(task)}":
-            raise
+    if view.task is None:
         return []
     try:
-        return list(module.sections(records))
+        module = view.task.report_module()
+        return list(module.sections(view)) if module is not None else []
     except Exception as error:  # a report must still be written for every other part of the run
         text = f"this section could not be drawn: {type(error).__name__}: {error}"
-        return [Section(f"{task}: task-specific tables", f"<p class='bad'>{html.escape(text)}</p>", text)]
+        return [Section(f"{view.name}: task-specific tables", f"<p class='bad'>{html.escape(text)}</p>", text)]
 
 
 def pyplot():

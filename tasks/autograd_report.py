@@ -7,23 +7,13 @@ import html
 import math
 import statistics
 
-from rosetta.registry import load_task
-from rosetta.report_sections import Section, figure_png, pyplot, table
-
-ORDER = ("numpy", "torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
-
-
-def _order(record: dict) -> tuple:
-    backend = record.get("backend", "")
-    return (ORDER.index(backend) if backend in ORDER else len(ORDER), backend, record.get("variant") or "",
-            record.get("precision") or "", record.get("device") or "")
+from rosetta.report.sections import Section, figure_png, pyplot, table
 
 
 def _columns(records: list[dict]) -> dict:
-    """column header -> record, for the ok records with checks; the header names the variant, precision or
-    device only where records of one framework differ in them."""
-    ran = sorted((r for r in records if r.get("status") == "ok" and (r.get("report_data") or {}).get("checks")),
-                 key=_order)
+    """column header -> record, for the ok records with checks (in the registry's order of backends); the
+    header names the variant, precision or device only where records of one framework differ in them."""
+    ran = [r for r in records if r.get("status") == "ok" and (r.get("report_data") or {}).get("checks")]
     varies = [key for key in ("variant", "precision", "device") if len({r.get(key) for r in ran}) > 1]
     columns = {}
     for r in ran:
@@ -42,7 +32,8 @@ def _cell(row: dict) -> str:
     return f"✗ {row.get('short') + ': ' if row.get('short') else ''}{status}"
 
 
-def checks_section(columns: dict, records: list[dict]) -> Section:
+def checks_section(columns: dict, view) -> Section:
+    records = view.records
     first = next(iter(columns.values()))["report_data"]["checks"]
     rows = []
     for i, check in enumerate(first):
@@ -55,14 +46,12 @@ def checks_section(columns: dict, records: list[dict]) -> Section:
     lines = ["✓: the framework's result is the seed's (values to the run's precision; repeated backward: the "
              "framework's documented behaviour); ✗: it is not, and why; —: not written for that framework "
              "(a compiled loop: only where a function is compiled, tf.function and jax.jit)."]
-    not_implemented, seen = getattr(load_task("autograd"), "NOT_IMPLEMENTED", {}), set()
-    for r in sorted(records, key=_order):
+    seen = set()
+    for r in records:  # the frameworks that did not run the checks, and why (a deliberate refusal says it)
         backend = r.get("backend")
-        if backend in not_implemented and backend not in seen:
+        if r.get("status") != "ok" and r.get("status") is not None and backend not in seen:
             seen.add(backend)
-            lines.append(not_implemented[backend])
-        elif r.get("status") != "ok" and r.get("status") is not None and backend not in not_implemented:
-            lines.append(f"{r.get('framework') or backend}: {r.get('status')}: {r.get('verdict', '')}")
+            lines.append(f"{r.get('framework') or backend}: {r.get('verdict', r.get('status'))}")
     notes = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     return Section("Autograd: the seeds' examples in every framework", html_table + notes,
                    md_table + "\n\n" + "\n\n".join(lines))
@@ -182,9 +171,9 @@ def _plot(checks) -> str:
     return figure_png(figure, alt="relative error of the gradient check against eps, float64 and float32")
 
 
-def sections(records: list[dict]) -> list[Section]:
-    columns = _columns(records)
+def sections(view) -> list[Section]:
+    columns = _columns(view.records)
     if not columns:
         return []
-    found = [checks_section(columns, records), accumulation_section(columns), gradient_check_section(columns)]
+    found = [checks_section(columns, view), accumulation_section(columns), gradient_check_section(columns)]
     return [s for s in found if s is not None]

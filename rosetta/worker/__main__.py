@@ -1,0 +1,5 @@
+import sys
+
+from rosetta.worker.cell import main
+
+sys.exit(main())
