@@ -34,8 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from rosetta import envs, machine, registry, runner  # noqa: E402
-from rosetta.timing import across_repeats  # noqa: E402
+from rosetta import envs, registry, runner  # noqa: E402
+from rosetta.backend import Backend  # noqa: E402
+from rosetta.plan import Cell  # noqa: E402
+from rosetta.repeats import across_repeats  # noqa: E402
+from rosetta.worker import machine  # noqa: E402
 from tasks import classifier  # noqa: E402
 
 BACKENDS = ("numpy", "torch", "tensorflow", "jax", "keras", "mxnet", "paddle")
@@ -51,7 +54,7 @@ def write_problem(path: Path, size: int, seed: int, precision: str, steps: int |
             "batch_size": problem.batch_size}
 
 
-def run_bare(backend: registry.Backend, problem: Path, threads: int | None, timeout: float) -> dict:
+def run_bare(backend: Backend, problem: Path, threads: int | None, timeout: float) -> dict:
     script = HERE / "bare" / f"{backend.name}_manual_sgd.py"
     command = [str(envs.interpreter(backend)), str(script), "--problem", str(problem)]
     if threads:
@@ -67,10 +70,11 @@ def run_bare(backend: registry.Backend, problem: Path, threads: int | None, time
     return {"status": "ok", **json.loads(lines[-1][len(MARK):]), "wall_s": time.time() - started}
 
 
-def run_rosetta(backend: registry.Backend, config: dict, threads: int | None, timeout: float) -> dict:
-    cell = runner.Cell("classifier", backend.name, backend.default_variant, "cpu", RECIPE, config["precision"],
-                       config["size"], config["seed"], config["steps"])
-    return runner.run_cell(cell, backend, run_id="overhead-benchmark", timeout=timeout, threads=threads)
+def run_rosetta(backend: Backend, config: dict, threads: int | None, timeout: float) -> dict:
+    cell = Cell("classifier", backend.name, backend.default_variant, "cpu", RECIPE, config["precision"],
+                config["size"], config["seed"], config["steps"])
+    task = registry.discover_tasks()["classifier"]
+    return runner.run_cell(cell, backend, task, run_id="overhead-benchmark", timeout=timeout, threads=threads)
 
 
 def summarize(runs: dict) -> dict:
@@ -130,7 +134,7 @@ def main(argv=None) -> int:
         cpus = ({max(os.sched_getaffinity(0))} if args.cpus == "last" else {int(c) for c in args.cpus.split(",")})
         os.sched_setaffinity(0, cpus)
     threads = args.threads or None
-    found = registry.discover()
+    found = registry.discover_backends()
     chosen = [found[name.strip()] for name in args.backends.split(",") if name.strip()]
     missing = [b.name for b in chosen if not envs.is_installed(b)]
     if missing:

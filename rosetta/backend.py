@@ -36,6 +36,8 @@ Optional constants (their defaults in brackets)
                               {"executable": "clang"} or {"library": "libgomp.so.1"}, with "why" (one line) and
                               "apt" (the Debian package). `rosetta setup` installs it with apt-get where it can,
                               else names the command; `rosetta doctor` and `rosetta check` test it first.
+    CUDA_IMAGE          str   [DEFAULT_CUDA_IMAGE] the CUDA base image its GPU build needs; the CUDA Docker images
+                              are one per base (rosetta/images.py)
     DECLARED_DIFFERENCES list [[]] where the framework's result genuinely differs from the reference, each a
                               dict (rosetta/judge.py reads them): "task", "recipes" (tuple, or "*"), "precisions"
                               (tuple), "variants" (tuple, or "*"), "why" (the reason, with a link or the numpy
@@ -86,6 +88,7 @@ from pathlib import Path
 from rosetta.task import file_stem
 
 REQUIRED = ("NAME", "DISPLAY_NAME", "IMPORT_NAME", "ENVIRONMENT", "VARIANTS", "SUPPORTS_GPU", "SUPPORTS_FLOAT64")
+DEFAULT_CUDA_IMAGE = "nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04"
 FUNCTIONS = ("version", "gpu_name", "synchronize", "set_threads", "peak_device_memory", "from_numpy", "to_numpy")
 
 
@@ -111,6 +114,7 @@ class Backend:
     setup_first: bool = False
     framework_modules: tuple = ()
     system_requirements: list = field(default_factory=list)
+    cuda_image: str = DEFAULT_CUDA_IMAGE
     declared_differences: list = field(default_factory=list)
     path: Path | None = None
     origin: str = "built-in"
@@ -133,16 +137,29 @@ class Backend:
         plain = self.path / "requirements.txt"
         return plain if plain.exists() else None
 
-    def has_module(self, task_name: str) -> bool:
-        """Whether the backend has a module for the task (backends/<name>/<task module>.py)."""
-        if self.path is not None:
-            return (self.path / f"{file_stem(task_name)}.py").exists()
-        return importlib.util.find_spec(f"{self.module}.{file_stem(task_name)}") is not None
+    def module_for(self, task) -> tuple[str, Path] | None:
+        """(importable name, file) of the backend's implementation of a task: backends/<name>/<task module>.py,
+        or, for a task shipped in a package of its own, <task's IMPLEMENTATIONS package>.<backend name>."""
+        stem = file_stem(task.name)
+        if self.path is not None and (self.path / f"{stem}.py").exists():
+            return f"{self.module}.{stem}", self.path / f"{stem}.py"
+        if task.implementations:
+            name = f"{task.implementations}.{self.name}"
+            try:
+                found = importlib.util.find_spec(name)
+            except ModuleNotFoundError:
+                found = None
+            if found is not None and found.origin:
+                return name, Path(found.origin)
+        return None
 
-    def implements(self, task_name: str, variant: str | None = None) -> bool:
-        if variant is not None and variant not in self.variants_for(task_name):
+    def has_module(self, task) -> bool:
+        return self.module_for(task) is not None
+
+    def implements(self, task, variant: str | None = None) -> bool:
+        if variant is not None and variant not in self.variants_for(task.name):
             return False
-        return self.has_module(task_name)
+        return self.has_module(task)
 
     def variants_for(self, task_name: str) -> list[str]:
         return list(self.task_variants.get(task_name, self.variants))
@@ -173,6 +190,7 @@ def backend_from_module(module_name: str, origin: str) -> Backend:
         setup_first=bool(getattr(module, "SETUP_FIRST", False)),
         framework_modules=tuple(getattr(module, "FRAMEWORK_MODULES", (module.IMPORT_NAME,))),
         system_requirements=list(getattr(module, "SYSTEM_REQUIREMENTS", [])),
+        cuda_image=getattr(module, "CUDA_IMAGE", DEFAULT_CUDA_IMAGE),
         declared_differences=list(getattr(module, "DECLARED_DIFFERENCES", [])),
         path=Path(module.__file__).parent, origin=origin,
     )

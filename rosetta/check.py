@@ -28,7 +28,7 @@ from rosetta import envs, judge, runner
 from rosetta.backend import FUNCTIONS, REQUIRED, Backend
 from rosetta.errors import UsageError
 from rosetta.plan import Cell
-from rosetta.registry import ROOT, Registry
+from rosetta.registry import ROOT, Registry, discover
 
 CHECK_STEPS = 20
 CONTRACT = "rosetta/backend.py (the contract) and docs/adding-a-backend.md (the guide)"
@@ -100,9 +100,11 @@ class CheckReport:
 
 # -------------------------------------------------------------------------------------------- entry
 
-def check_backend(name: str, registry: Registry, tasks: list[str] | None = None, steps: int = CHECK_STEPS,
-                  progress=None) -> CheckReport:
-    """Check one backend; raises UsageError for an unknown backend or task (the CLI's exit code 2)."""
+def check_backend(name: str, tasks: list[str] | None = None, steps: int = CHECK_STEPS, progress=None,
+                  registry: Registry | None = None) -> CheckReport:
+    """Check one backend; raises UsageError for an unknown backend or task (the CLI's exit code 2). The registry
+    is discovered when not given (the CLI passes the one it discovered once)."""
+    registry = registry if registry is not None else discover()
     backends = registry.backends
     if name not in backends:
         by_variant = {v: b.name for b in backends.values() for v in b.variants}
@@ -186,10 +188,12 @@ def check_adapter(report: CheckReport, backend: Backend, registry: Registry, tas
         return False
     # the reference's module (numpy) is every environment's, not "another framework"
     reference = registry.reference
+    every_environment = set(reference.framework_modules) if reference and reference is not backend else set()
     others = sorted({m for b in backends.values() if b is not backend and b is not reference
                      for m in b.framework_modules} - set(backend.framework_modules))
-    stems = [registry.task(t).file_stem for t in tasks if backend.has_module(t)]
-    found = run_probe(backend, python, others, stems)
+    own = sorted(set(backend.framework_modules) - every_environment)
+    modules = [backend.module_for(registry.task(t))[0] for t in tasks if backend.has_module(registry.task(t))]
+    found = run_probe(backend, python, others, own, modules)
     if "probe_error" in found or "adapter_error" in found:
         error = found.get("adapter_error") or found["probe_error"]
         add("loads", "fail", f"{error['message']} at {_shown_where(error['where'])}",
@@ -267,26 +271,27 @@ def check_adapter(report: CheckReport, backend: Backend, registry: Registry, tas
 def check_task(report: CheckReport, backend, registry: Registry, task_name: str, steps: int, usable: bool,
                say) -> None:
     task = registry.task(task_name)
-    module_name = task.file_stem
+    found = backend.module_for(task)
     spec_file = _shown(Path(task.path)) if task.path else task.module_name
-    where = f"{_shown(backend.path)}/{module_name}.py" if backend.path else f"{backend.module}.{module_name}"
+    expected = f"{_shown(backend.path)}/{task.file_stem}.py" if backend.path else f"{backend.module}.{task.file_stem}"
+    where = _shown(found[1]) if found else expected
     add = lambda *a, **k: report.add(task_name, *a, **k)  # noqa: E731
     if task_name in backend.does_not_implement:
         add("implemented", "skip", f"deliberately not: {_short(backend.does_not_implement[task_name])}")
         return
-    if backend.path is None or not backend.has_module(task_name):
-        add("implemented", "skip", f"no {where}", f"to implement it, write {where} (see {spec_file})")
+    if found is None:
+        add("implemented", "skip", f"no {expected}", f"to implement it, write {expected} (see {spec_file})")
         return
     add("implemented", "pass", where)
 
-    source = backend.path / f"{module_name}.py"
+    module_name, source = found
     imports_rosetta = _imports(source, "rosetta")
     if imports_rosetta is None:
         add("parses", "fail", f"{where} is not valid Python", f"fix the syntax error in {where}")
     elif imports_rosetta:
         add("task module imports no rosetta", "fail", f"line {imports_rosetta}: imports rosetta",
             f"remove the rosetta import from {where}: a task module uses its framework, numpy and "
-            f"tasks.{module_name} only (the report shows it as the framework's code)")
+            f"{task.module_name} only (the report shows it as the framework's code)")
     else:
         add("task module imports no rosetta", "pass")
     if not usable:
@@ -435,12 +440,13 @@ def report_judgement(add, j, backend, record, reference_record, task, reference)
 
 # ------------------------------------------------------------------------------------------- helpers
 
-def run_probe(backend, python: Path, other_frameworks: list[str], task_modules: list[str]) -> dict:
+def run_probe(backend, python: Path, other_frameworks: list[str], own_frameworks: list[str],
+              task_modules: list[str]) -> dict:
     from rosetta.worker.check_probe import MARK
 
     spec = {"module": backend.module, "path": str(backend.path) if backend.path else None,
             "required": list(REQUIRED), "functions": list(FUNCTIONS), "other_frameworks": other_frameworks,
-            "own_frameworks": list(backend.framework_modules),
+            "own_frameworks": own_frameworks,
             "float64": backend.supports_float64, "task_modules": task_modules}
     env = envs.worker_environment(backend, backend.default_variant if backend.variants else "", "cpu", None)
     try:

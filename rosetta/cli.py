@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import os
 import sys
 import time
 import warnings
@@ -107,7 +108,11 @@ def build_parser(registry: Registry) -> Parser:
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
                      help="run only the cells an interrupted run did not finish (its other options are reused)")
 
-    commands.add_parser("list", help="tasks, backends, variants and what is installed")
+    listing = commands.add_parser("list", help="tasks, backends, variants and what is installed")
+    listing.add_argument("--markdown", action="store_true", help="the backends as Markdown tables (docs/backends.md)")
+    listing.add_argument("--update", type=Path, metavar="PAGE",
+                         help="rewrite the tables between a page's markers (docs/backends.md)")
+    commands.add_parser("images", help="the `docker build` command of each Docker image, from the registry")
 
     setup = commands.add_parser("setup", help="install backends into their environments")
     setup.add_argument("backends", nargs="*", default=["all"], help="backend names or 'all' (default: all)")
@@ -158,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rosetta: interrupted; finished cells are in results.jsonl", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `rosetta list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 # ------------------------------------------------------------------------------------------ commands
@@ -221,25 +229,25 @@ def execute_and_report(prepared, registry: Registry) -> int:
 
 
 def cmd_list(args, registry: Registry) -> int:
-    print("tasks:")
-    for task in registry.tasks.values():
-        print(f"  {task.name:12s} {task.summary}" + ("" if task.origin == "built-in" else f" ({task.origin})"))
-        print(f"  {'':12s} recipes: {', '.join(task.recipes)}"
-              + (f"; options: {', '.join(o.flag for o in task.options.values())}" if task.options else ""))
-    print("\nbackends:")
-    for backend in registry.backends.values():
-        if backend.problem:
-            print(f"  {backend.name:12s} {backend.display_name}: {backend.problem}")
-            continue
-        installed = envs.is_installed(backend)
-        state = "installed" if installed else f"not installed (run `{envs.install_hint(backend)}`)"
-        where = "shared environment" if backend.environment == "shared" else f"own environment {backend.environment}"
-        tasks = [t for t in registry.tasks if backend.has_module(t)]
-        print(f"  {backend.name:12s} {backend.display_name}: {state}; {where}; tasks: {', '.join(tasks) or 'none'}"
-              + (" (the reference)" if backend.reference else "")
-              + ("" if backend.origin == "built-in" else f"; {backend.origin}"))
-        for i, (variant, description) in enumerate(backend.variants.items()):
-            print(f"  {'':12s}   variant {variant}{' (default)' if i == 0 else ''}: {description}")
+    from rosetta import catalog
+    if args.update:
+        page = args.update.read_text() if args.update.exists() else ""
+        try:
+            args.update.write_text(catalog.update(page, registry))
+        except ValueError as error:
+            raise UsageError(f"{args.update}: {error}; add them where the tables belong") from None
+        print(f"updated the tables in {args.update}")
+    elif args.markdown:
+        print(catalog.markdown(registry), end="")
+    else:
+        print("\n".join(catalog.listing(registry)))
+    return 0
+
+
+def cmd_images(args, registry: Registry) -> int:
+    from rosetta.images import images
+    for image in images(registry):
+        print(image.build_command())
     return 0
 
 
@@ -272,7 +280,7 @@ def cmd_check(args, registry: Registry) -> int:
     from rosetta.plan import choose
 
     tasks = choose(args.task, registry.tasks, "task")
-    report = check.check_backend(args.backend, registry, tasks, args.steps,
+    report = check.check_backend(args.backend, tasks, args.steps, registry=registry,
                                  progress=lambda message: print(f"  ... {message}", file=sys.stderr, flush=True))
     print("\n".join(report.lines(args.verbose)))
     return report.exit_code
@@ -305,4 +313,4 @@ def cmd_compare(args, registry: Registry) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
-            "compare": cmd_compare, "check": cmd_check}
+            "compare": cmd_compare, "check": cmd_check, "images": cmd_images}

@@ -114,7 +114,7 @@ def discover_tasks(root: Path = ROOT) -> dict[str, Task]:
             warnings.warn(f"task plugin {entry.value} reuses the name {task.name!r}; ignored", PluginWarning)
             continue
         found.append(task)
-    found.sort(key=lambda t: (getattr(t.module, "RANK", 100), t.origin != "built-in", t.name))
+    found.sort(key=lambda t: (t.rank, t.origin != "built-in", t.name))
     return {t.name: t for t in found}
 
 

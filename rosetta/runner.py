@@ -42,9 +42,9 @@ def why_not(cell: Cell, backend: Backend, task: Task) -> tuple[str, str] | None:
     if task.name in backend.does_not_implement:
         return "skipped", f"skipped: {backend.display_name} does not implement {task.name}: " \
                           f"{backend.does_not_implement[task.name]}"
-    if not backend.has_module(task.name):
+    if not backend.has_module(task):
         return "skipped", f"skipped: {backend.name} does not implement {task.name}"
-    if not backend.implements(task.name, cell.variant):
+    if not backend.implements(task, cell.variant):
         return "skipped", (f"skipped: {task.name} is implemented by {', '.join(backend.variants_for(task.name))}, "
                            f"not {cell.variant}")
     if cell.device == "gpu" and not backend.supports_gpu:
@@ -64,8 +64,10 @@ def run_cell(cell: Cell, backend: Backend, task: Task, run_id: str = "", timeout
     if refused:
         return {**record, "status": refused[0], "verdict": refused[1]}
     timeout = timeout or task.timeout_s
+    implementation, implementation_path = backend.module_for(task)
     spec = {**cell.fields(), "kind": task.kind, "task_module": task.module_name, "task_path": task.path,
-            "task_file": task.file_stem, "backend_module": backend.module,
+            "implementation": implementation, "implementation_path": str(implementation_path),
+            "backend_module": backend.module,
             "backend_path": str(backend.path) if backend.path else None,  # a plugin outside this environment
             "threads": threads}
     started = time.time()

@@ -16,6 +16,8 @@ Module-level names (required ones in capitals without a default):
     QUICK_STEPS       dict  recipe -> `--quick`'s step count (default: {}: the recipe's own)
     CHECK_SIZE        int   `rosetta check`'s size (default: the smallest size every recipe validates at)
     TIMEOUT_S         int   seconds before a cell is killed (default 900; --timeout overrides)
+    RANK              int   where the task comes in `rosetta list` and `--task all` (default 100; plugins
+                            come after built-ins of the same rank)
     OPTIONS           dict  name -> tasks.protocol.TaskOption: the options only this task takes
                             (--epochs, --replicas, --data-dir); the command line offers each task's own
     BACKEND_FUNCTIONS tuple the functions each backend module must define (default ("train",) for training)
@@ -37,6 +39,9 @@ Module-level names (required ones in capitals without a default):
                             optional, called once by the planner in the engine (it may download, show a
                             progress bar, raise ValueError): resolve the data the cells will read, so that
                             every worker reads the same folder
+    IMPLEMENTATIONS   str   optional, for a task shipped in a package of its own: a package holding one module per
+                            backend it brings an implementation for, named after the backend (my_task_impl.torch);
+                            a backend's own folder (backends/<name>/<task module>.py) wins over it
     sections(view) -> list[Section]
                             optional, in a module beside the spec named <module>_report (tasks/cnn_report.py):
                             the task's own parts of report.md and report.html (rosetta/report/sections.py)
@@ -59,7 +64,8 @@ What a task may rely on: each cell runs in a fresh worker process with the backe
 is called there, once per cell, with the cell's size, seed, recipe, precision, steps, lr and options.
 
 Adding a task is one spec module, one module per backend, and optionally its report module: nothing in
-rosetta/ changes. The guide: docs/adding-a-task.md.
+rosetta/ changes. A task can also ship as a package of its own (a plugin, registered under the entry-point
+group ``rosetta.tasks``), with its backend modules beside it (IMPLEMENTATIONS). The guide: docs/adding-a-task.md.
 """
 
 from __future__ import annotations
@@ -96,6 +102,8 @@ class Task:
     agreement_steps: int | None
     agreement_tolerance: dict
     same_problem: tuple
+    rank: int = 100
+    implementations: str | None = None  # a package of backend modules shipped with the task (a plugin's)
     origin: str = "built-in"
     path: str | None = None  # the spec's file, for a worker in an environment that cannot import it
     module: ModuleType | None = field(default=None, repr=False)
@@ -174,5 +182,7 @@ def task_from_module(module_name: str, origin: str = "built-in") -> Task:
         agreement_steps=getattr(module, "AGREEMENT_STEPS", None),
         agreement_tolerance=dict(getattr(module, "AGREEMENT_TOLERANCE", {})),
         same_problem=tuple(getattr(module, "SAME_PROBLEM", COMMON_IDENTITY + tuple(sorted(options)))),
+        rank=int(getattr(module, "RANK", 100)),
+        implementations=getattr(module, "IMPLEMENTATIONS", None),
         origin=origin, path=getattr(module, "__file__", None), module=module,
     )

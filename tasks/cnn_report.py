@@ -188,7 +188,7 @@ def loss_section(done: list[dict]) -> Section | None:
     return Section("CNN: training loss", f"<p>{html.escape(note)}</p>{image}{html_table}", f"{note}\n\n{md_table}")
 
 
-def confusion_section(done: list[dict]) -> Section:
+def confusion_section(done: list[dict], view) -> Section:
     """Per training setting: every run's matrix when there are at most MAX_MATRICES of them, else numpy's and
     the one whose accuracy is furthest from it."""
     groups = defaultdict(list)

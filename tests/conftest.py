@@ -39,7 +39,7 @@ def variant_params(with_reference: bool = True, task: str | None = None):
     for backend in RUNNABLE:
         if backend.reference and not with_reference:
             continue
-        if task is not None and (not backend.has_module(task) or task in backend.does_not_implement):
+        if task is not None and (not backend.has_module(REGISTRY.task(task)) or task in backend.does_not_implement):
             continue
         marks = [] if backend.name in FAST_LANE else [pytest.mark.slow]
         if not envs.is_installed(backend):

@@ -5,11 +5,15 @@ entry points in the group `rosetta.backends` the engine finds on sys.path.
 - rosetta-tiny: a working backend (numpy by hand), shipped as a plugin with an environment of its own;
 - rosetta-broken: deliberately wrong in every way `rosetta check` knows, one per variant;
 - rosetta-incomplete: an adapter without SUPPORTS_FLOAT64 and to_numpy;
-- rosetta-crashing: an adapter that raises ImportError when imported.
+- rosetta-crashing: an adapter that raises ImportError when imported;
+- rosetta-quadratic: a task of its own (entry-point group `rosetta.tasks`): a spec, its report section, and
+  implementations for numpy and PyTorch shipped beside it (IMPLEMENTATIONS);
+- rosetta-badtask: a task plugin whose spec lacks make_problem (a warning, never a crash).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -158,9 +162,12 @@ def tiny_adapter(environment: str) -> str:
             + ADAPTER_FUNCTIONS + "\n\ndef to_numpy(x):\n    import numpy\n    return numpy.asarray(x)\n")
 
 
-def write_package(root: Path, dist: str, package: str, entry: str, files: dict[str, str]) -> Path:
+def write_package(root: Path, dist: str, package: str, entry: str, files: dict[str, str],
+                  group: str = "rosetta.backends", target: str | None = None) -> Path:
     project = root / dist
     (project / package).mkdir(parents=True)
+    packages = sorted({package} | {f"{package}.{Path(name).parent.as_posix().replace('/', '.')}"
+                                   for name in files if "/" in name})
     (project / "pyproject.toml").write_text(textwrap.dedent(f"""\
         [build-system]
         requires = ["setuptools>=61"]
@@ -170,16 +177,17 @@ def write_package(root: Path, dist: str, package: str, entry: str, files: dict[s
         name = "{dist}"
         version = "0.1.0"
 
-        [project.entry-points."rosetta.backends"]
-        {entry} = "{package}"
+        [project.entry-points."{group}"]
+        {entry} = "{target or package}"
 
         [tool.setuptools]
-        packages = ["{package}"]
+        packages = {json.dumps(packages)}
 
         [tool.setuptools.package-data]
         {package} = ["requirements*.txt"]
         """))
     for name, text in files.items():
+        (project / package / name).parent.mkdir(parents=True, exist_ok=True)
         (project / package / name).write_text(text)
     return project
 
@@ -197,7 +205,123 @@ def install_plugins(root: Path) -> Path:
             "__init__.py": INCOMPLETE_ADAPTER, "classifier.py": TINY_TASK, "requirements.txt": "numpy\n"}),
         write_package(src, "rosetta-crashing", "rosetta_crashing", "crashing", {
             "__init__.py": CRASHING_ADAPTER, "requirements.txt": "numpy\n"}),
+        write_package(src, "rosetta-quadratic", "rosetta_quadratic", "quadratic", {
+            "__init__.py": "", "quadratic.py": QUADRATIC_SPEC, "quadratic_report.py": QUADRATIC_REPORT,
+            "implementations/__init__.py": "", "implementations/numpy.py": QUADRATIC_NUMPY,
+            "implementations/torch.py": QUADRATIC_TORCH}, group="rosetta.tasks", target="rosetta_quadratic.quadratic"),
+        write_package(src, "rosetta-badtask", "rosetta_badtask", "badtask", {
+            "__init__.py": "", "spec.py": 'NAME = "badtask"\nSUMMARY = "no make_problem"\n'},
+            group="rosetta.tasks", target="rosetta_badtask.spec"),
     ]
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),
                     *map(str, projects)], check=True, capture_output=True, text=True, timeout=600)
     return site
+
+
+# A task of its own, shipped as a plugin: least squares by gradient descent, y = X w, a loss per step.
+QUADRATIC_SPEC = '''
+"""Least squares by plain gradient descent: a task shipped in a package of its own."""
+from dataclasses import dataclass
+
+import numpy as np
+
+NAME = "quadratic"
+SUMMARY = "least squares by gradient descent, a task from a plugin"
+KIND = "training"
+IMPLEMENTATIONS = "rosetta_quadratic.implementations"
+DEFAULT_SIZE = 64
+CHECK_SIZE = 64
+AGREEMENT_TOLERANCE = {"float64": 1e-12, "float32": 1e-5}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    summary: str = ""
+
+
+RECIPES = {"descent": Recipe("descent", "plain gradient descent, lr 0.1")}
+
+
+@dataclass
+class Problem:
+    x: np.ndarray
+    y: np.ndarray
+    w: np.ndarray
+    lr: float
+    steps: int
+    batch_size: int
+    recipe: Recipe
+
+
+@dataclass
+class Result:
+    w: np.ndarray
+    notes: list
+
+
+def validate(size, recipe, steps=None):
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}")
+    if size < 2:
+        raise ValueError(f"size {size} is too small; give --size 2 or more")
+
+
+def make_problem(size=DEFAULT_SIZE, seed=0, recipe="descent", precision="float64", steps=None, lr=None):
+    validate(size, recipe, steps)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((size, 3)).astype(precision)
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.standard_normal(size)).astype(precision)
+    return Problem(x, y, np.zeros(3, precision), lr or 0.1, steps or 30, size, RECIPES[recipe])
+
+
+def check(problem, result, losses):
+    if len(losses) != problem.steps:
+        return {"verdict": f"wrong: {len(losses)} losses for {problem.steps} steps"}
+    return {"verdict": "ok", "final_loss": float(losses[-1]), "w": [float(v) for v in result.w]}
+'''
+
+QUADRATIC_REPORT = '''
+from rosetta.report.sections import Section
+
+
+def sections(view):
+    rows = [f"{r['variant']}: w = {r['metrics']['w']}" for r in view.finished]
+    text = "The fitted weights, each framework: " + "; ".join(rows)
+    return [Section("Quadratic: the fitted weights", f"<p>{text}</p>", text)]
+'''
+
+QUADRATIC_NUMPY = '''
+import numpy as np
+
+from rosetta_quadratic.quadratic import Result
+
+
+def train(problem, device, variant):
+    w = problem.w.copy()
+    for _ in range(problem.steps):
+        error = problem.x @ w - problem.y
+        loss = (error ** 2).mean()
+        w -= problem.lr * 2 * problem.x.T @ error / len(error)
+        yield float(loss)
+    return Result(w, [])
+'''
+
+QUADRATIC_TORCH = '''
+import torch
+
+from rosetta_quadratic.quadratic import Result
+
+
+def train(problem, device, variant):
+    x, y = torch.from_numpy(problem.x), torch.from_numpy(problem.y)
+    w = torch.from_numpy(problem.w.copy()).requires_grad_()
+    for _ in range(problem.steps):
+        loss = ((x @ w - y) ** 2).mean()
+        loss.backward()
+        with torch.no_grad():
+            w -= problem.lr * w.grad
+            w.grad.zero_()
+        yield loss.item()
+    return Result(w.detach().numpy(), [])
+'''

@@ -1,6 +1,7 @@
 """The autograd task: the seeds' examples in every backend, through the real worker process, and the
 gradient check's float64-against-float32 finding."""
 
+import ast
 import types
 
 import numpy as np
@@ -8,30 +9,39 @@ import pytest
 
 import backends.numpy as numpy_adapter
 import backends.numpy.autograd as numpy_autograd
-from conftest import BACKENDS, backend_params
-from rosetta import runner
-from rosetta.report_sections import autograd as section
-from tasks import autograd as spec
+from conftest import BACKENDS, REFERENCE, REGISTRY, backend_params, make_cell, ok
+from conftest import record as run_once
+from rosetta.report.model import build
 
-_records: dict = {}
+TASK = REGISTRY.task("autograd")
+spec = TASK.module
+section = TASK.report_module()  # tasks/autograd_report.py
+
+AUTOGRAD = backend_params(task="autograd")  # the backends with an autograd module and no DOES_NOT_IMPLEMENT
+
+
+def cell_of(backend):
+    """One run of the task per backend (its default variant for the task, float32, the check size)."""
+    return make_cell("autograd", backend, backend.variants_for("autograd")[0], precision="float32")
 
 
 def record_of(backend) -> dict:
-    """One run of the task per backend (its default variant, float32, the run's default), shared by the tests."""
-    if backend.name not in _records:
-        cell = runner.Cell("autograd", backend.name, backend.default_variant, "cpu", spec.DEFAULT_RECIPE, "float32",
-                           spec.CHECK_SIZE, 0)
-        _records[backend.name] = runner.run_cell(cell, backend, threads=1)
-    record = _records[backend.name]
-    assert record["status"] == "ok", f"{record.get('verdict')}\n{record.get('error') or record.get('stderr_tail')}"
-    return record
+    """The backend's record, run once per session through the real worker, which must have finished."""
+    return ok(cell_of(backend))
 
 
 def checks_of(record) -> dict:
     return {row["check"]: row for row in record["report_data"]["checks"]}
 
 
-AUTOGRAD = [p for p in backend_params() if p.values[0].implements("autograd")]
+def declared_accumulation(backend) -> tuple:
+    """The backend module's ACCUMULATION = (pattern, words), read from its source: importing the module
+    would import its framework, which the test's environment may not hold."""
+    _, path = backend.module_for(TASK)
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "ACCUMULATION" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"{path} declares no ACCUMULATION = (pattern, words)")
 
 
 def test_the_problem_reproduces_the_lectures_draws():
@@ -82,10 +92,15 @@ def test_the_custom_relu_backward_ran(backend):
 
 @pytest.mark.parametrize("backend", AUTOGRAD)
 def test_repeated_backward_does_what_the_framework_documents(backend):
-    row = checks_of(record_of(backend))["accumulate"]
+    record = record_of(backend)
+    row = checks_of(record)["accumulate"]
+    pattern, words = declared_accumulation(backend)
+    assert pattern in spec.PATTERNS and words
+    # the run judged against what the backend's module declares
+    assert record["report_data"]["accumulation_model"] == {"pattern": pattern, "words": words}
     sequences = row["values"] if isinstance(row["values"], dict) else {"": row["values"]}
     first = np.asarray(next(iter(sequences.values())))
-    expected = {"accumulates": [[1, 1], [2, 2], [3, 3]], "fresh": [[1, 1]] * 3}[spec.ACCUMULATION[backend.name][0]]
+    expected = {"accumulates": [[1, 1], [2, 2], [3, 3]], "fresh": [[1, 1]] * 3}[pattern]
     assert first.tolist() == expected
     if backend.name == "mxnet":  # the default grad_req='write' overwrites
         assert np.asarray(sequences["grad_req='write'"]).tolist() == [[1, 1]] * 3
@@ -116,14 +131,22 @@ def test_the_gradient_check_needs_double_precision(backend):
 
 
 def test_keras_does_not_implement_autograd():
-    assert not BACKENDS["keras"].implements("autograd")
-    assert "no autograd API of its own" in spec.NOT_IMPLEMENTED["keras"]
+    keras = BACKENDS["keras"]
+    assert not keras.implements(TASK)
+    assert "no autograd API of its own" in keras.does_not_implement["autograd"]
+    assert "keras" not in [p.values[0].name for p in AUTOGRAD]
+    skipped = run_once(make_cell("autograd", keras, precision="float32"))  # no worker: the engine says why
+    assert skipped["status"] == "skipped"
+    assert skipped["verdict"] == (f"skipped: {keras.display_name} does not implement autograd: "
+                                    f"{keras.does_not_implement['autograd']}")
 
 
 def broken_module(**replacements):
+    """The reference's autograd module (its checks and its declared ACCUMULATION), with some functions replaced."""
     module = types.ModuleType("broken_autograd")
     for name in spec.BACKEND_FUNCTIONS:
         setattr(module, name, getattr(numpy_autograd, name))
+    module.ACCUMULATION = numpy_autograd.ACCUMULATION
     for name, function in replacements.items():
         setattr(module, name, function)
     return module
@@ -145,6 +168,7 @@ def test_a_wrong_gradient_is_a_failed_verdict_naming_the_check():
     def accumulate(x):
         return [np.ones_like(x)] * 3  # not what numpy's model (accumulation) says
 
+    assert numpy_autograd.ACCUMULATION[0] == "accumulates"
     result = spec.run_backend(problem, broken_module(square=square, gradients=gradients, custom_relu=custom_relu,
                                                      accumulate=accumulate), numpy_adapter, "cpu", "numpy")
     verdict = result["verdict"]
@@ -166,17 +190,19 @@ def test_a_check_that_raises_is_reported_and_the_others_still_run():
 
 
 def test_the_report_sections_render():
-    records = [record_of(BACKENDS[name]) for name in ("numpy", "torch")]
-    skipped = runner.run_cell(runner.Cell("autograd", "keras", "keras", "cpu", spec.DEFAULT_RECIPE, "float32",
-                                          spec.CHECK_SIZE, 0), BACKENDS["keras"])
+    torch = BACKENDS["torch"]
+    skipped = run_once(make_cell("autograd", BACKENDS["keras"], precision="float32"))
     assert skipped["status"] == "skipped"
-    sections = section.sections(records + [skipped])
+    # in the run's order (keras, torch, numpy): the view puts them in the registry's, the reference first
+    view = build([skipped, record_of(torch), record_of(REFERENCE)], REGISTRY).task("autograd")
+    assert [r["backend"] for r in view.records] == [REFERENCE.name, "keras", "torch"]
+    sections = section.sections(view)
     titles = [s.title for s in sections]
     assert len(sections) == 3, titles
     checks, accumulation, gradcheck = sections
-    assert checks.markdown.splitlines()[0].endswith("| numpy | PyTorch |")
+    assert checks.markdown.splitlines()[0].endswith(f"| {REFERENCE.display_name} | {torch.display_name} |")
     assert "✓ x.grad = [-2, 2]" in checks.markdown
     assert "Keras 3 has no autograd API" in checks.markdown
     assert "PyTorch" in accumulation.markdown and "optimizer.zero_grad()" in accumulation.markdown
     assert "<img" in gradcheck.html and "double precision" in gradcheck.markdown
-    assert section.sections([skipped]) == []
+    assert section.sections(build([skipped], REGISTRY).task("autograd")) == []

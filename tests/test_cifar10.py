@@ -1,5 +1,6 @@
-"""CIFAR-10 loading: the pickled batches, the archive and its MD5, where rosetta looks for the data, the
-download; on a small CIFAR-format archive built here, and on the real data set when it is at hand."""
+"""CIFAR-10 loading: the pickled batches, the archive and its MD5, where the cnn task looks for the data
+(tasks/cifar10_data.py, called by the task's locate_data in the engine), the download; on a small CIFAR-format
+archive built here, and on the real data set when it is at hand."""
 
 import functools
 import hashlib
@@ -11,10 +12,12 @@ import numpy as np
 import pytest
 
 from cifar_fixture import N_TEST, PER_BATCH, build_archive, build_folder
-from conftest import REAL_CIFAR10, ROOT
-from rosetta import data
+from conftest import REAL_CIFAR10, REGISTRY
 from rosetta.errors import UsageError
 from tasks import cifar10
+from tasks import cifar10_data as data
+
+CNN = REGISTRY.task("cnn")  # the task that reads CIFAR-10: its locate_data runs in the engine, once per run
 
 REAL = REAL_CIFAR10
 needs_real_data = pytest.mark.skipif(not (REAL / "test_batch").exists(),
@@ -160,26 +163,40 @@ def test_locate_from_an_archive_in_the_cache(small, tmp_path):
 
 
 def test_without_data_the_error_says_where_to_put_it(tmp_path):
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ValueError) as error:
         data.locate_cifar10(cache_dir=tmp_path / "empty")
     message = one_line(error)
     for hint in ("--data-dir", data.ENV_DATA, "--download", str(tmp_path / "empty")):
         assert hint in message
+    # the engine calls the task's locate_data, which turns it into a UsageError (one line, exit code 2)
+    with pytest.raises(UsageError) as error:
+        CNN.locate_data({})
+    message = one_line(error)
+    for hint in ("--data-dir", data.ENV_DATA, "--download", str(tmp_path / "cache")):  # the cache: ROSETTA_CACHE
+        assert hint in message
 
 
-def test_wrong_paths_are_one_line_usage_errors(small, tmp_path):
+def test_wrong_paths_are_one_line_errors_and_usage_errors_in_the_engine(small, tmp_path):
     folder, archive, _ = small
-    with pytest.raises(UsageError) as error:
-        data.locate_cifar10(tmp_path / "nowhere")
-    assert "does not exist" in one_line(error)
-    with pytest.raises(UsageError) as error:
-        data.locate_cifar10(archive)  # the official MD5, which the small archive does not have
-    assert cifar10.OFFICIAL_MD5 in one_line(error)
     partial = build_folder(tmp_path / "partial")
     (partial / "test_batch").unlink()
-    with pytest.raises(UsageError) as error:
-        data.locate_cifar10(partial)
-    assert "lacks test_batch" in one_line(error)
+    for path, words in ((tmp_path / "nowhere", "does not exist"),
+                        (archive, cifar10.OFFICIAL_MD5),  # the official MD5, which the small archive does not have
+                        (partial, "lacks test_batch")):
+        with pytest.raises(ValueError) as error:
+            data.locate_cifar10(path)
+        assert words in one_line(error)
+        with pytest.raises(UsageError) as error:
+            CNN.locate_data({"data_dir": str(path)})
+        assert words in one_line(error)
+
+
+def test_the_cnn_task_locates_the_data_once_for_every_worker(small, monkeypatch):
+    """locate_data gives the cells the extracted folder, as a string, and consumes --download."""
+    folder, _, _ = small
+    assert CNN.locate_data({"data_dir": str(folder.parent), "epochs": 3}) == {"data_dir": str(folder), "epochs": 3}
+    monkeypatch.setenv(data.ENV_DATA, str(folder))
+    assert CNN.locate_data({"download": True}) == {"data_dir": str(folder)}
 
 
 # ----------------------------------------------------------------------------------------- download
@@ -218,7 +235,7 @@ def test_download_shows_progress_checks_the_md5_and_unpacks(server, tmp_path, ca
 def test_a_download_with_the_wrong_md5_is_deleted_and_refused(server, tmp_path, capfd):
     url, _ = server
     cache = tmp_path / "cache"
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ValueError) as error:
         data.locate_cifar10(download=True, cache_dir=cache, url=url, progress=False)  # the official MD5
     assert "MD5" in one_line(error) and "deleted" in str(error.value)
     assert not any(cache.iterdir())
@@ -226,7 +243,7 @@ def test_a_download_with_the_wrong_md5_is_deleted_and_refused(server, tmp_path, 
 
 def test_a_failed_download_is_a_one_line_error(server, tmp_path):
     url, md5 = server
-    with pytest.raises(UsageError) as error:
+    with pytest.raises(ValueError) as error:
         data.locate_cifar10(download=True, cache_dir=tmp_path / "cache", url=url + ".missing", md5=md5,
                             progress=False)
     assert "downloading" in one_line(error) and "--data-dir" in str(error.value)

@@ -1,19 +1,35 @@
-"""The task spec itself: data, labels, weights, batch order, metrics, and the numpy reference."""
+"""The task spec itself: data, labels, weights, batch order, metrics, and the reference backend's module,
+run in-process through the step protocol (tasks/protocol.py)."""
 
+import importlib
 import itertools
 
 import numpy as np
 import pytest
 
-from backends.numpy import classifier as reference
-from tasks import classifier as spec
+from conftest import REFERENCE, REGISTRY
+from rosetta.errors import UsageError
+from tasks.protocol import Chunk, Compiled
+
+TASK = REGISTRY.task("classifier")
+spec = TASK.module
+reference = importlib.import_module(REFERENCE.module_for(TASK)[0])  # backends/<reference>/classifier.py
 
 
 def train(problem):
-    losses, run = [], reference.train(problem, "cpu", "numpy")
+    """Drive the reference's train() generator as the worker does: a float per step, Chunk(losses) for
+    several steps, Compiled() once before training; returns (losses, the Result it returned)."""
+    losses, run = [], reference.train(problem, "cpu", REFERENCE.default_variant)
     try:
         while True:
-            losses.append(next(run))
+            out = next(run)
+            if isinstance(out, Compiled):
+                continue
+            if isinstance(out, Chunk):
+                losses += list(out)
+                continue
+            assert isinstance(out, float), f"train() yielded a {type(out).__name__} (tasks/protocol.py)"
+            losses.append(out)
     except StopIteration as done:
         return losses, done.value
 
@@ -84,6 +100,9 @@ def test_recipes_default_steps_follow_the_course():
 def test_validate_says_what_is_wrong(size, recipe, steps, message):
     with pytest.raises(ValueError, match=message):
         spec.validate(size, recipe, steps)
+    with pytest.raises(UsageError, match=message) as error:  # what the engine shows: one line, no traceback
+        TASK.validate(size, recipe, steps)
+    assert "\n" not in str(error.value)
 
 
 def brute_force_auc(scores, positive):

@@ -1,53 +1,63 @@
 """The perceptron task (Course 1's 20-32-32 network, one sample a step, cost (sum z)^2): the spec, every
 backend variant that implements it through the real worker against numpy, and its report section."""
 
+import importlib
 import math
 
 import numpy as np
 import pytest
 
-from conftest import BACKENDS, RUNNABLE, backend_params, variant_params
-from rosetta import envs, report, runner
-from rosetta.report_sections import perceptron as section
+from conftest import FAST_LANE, REFERENCE, REGISTRY, RUNNABLE, backend_params, make_cell, ok, reference_of, \
+    variant_params
+from rosetta import envs, judge
+from rosetta.report import write_reports
+from rosetta.report.model import build
 from rosetta.results import append_record
-from tasks import perceptron as spec
+from tasks.protocol import Chunk, Compiled
 
-STEPS = spec.AGREEMENT_STEPS  # all 1,000 of the course's steps: a few seconds a cell, mostly imports
-
-_records: dict = {}
-
-
-def implementing(params):
-    """The variants that implement the task (the adapter's TASK_VARIANTS); a known float64 deviation of the
-    adapter (a framework bug) is an expected failure, strictly, as in test_backends.py."""
-    kept = []
-    for p in params:
-        backend, variant = p.values
-        if not backend.implements("perceptron", variant):
-            continue
-        reason = backend.known_deviations.get(variant)
-        marks = list(p.marks) + ([pytest.mark.xfail(reason=reason, strict=True)] if reason else [])
-        kept.append(pytest.param(backend, variant, id=p.id, marks=marks))
-    return kept
+TASK = REGISTRY.task("perceptron")
+spec = TASK.module
+section = TASK.report_module()  # tasks/perceptron_report.py
+STEPS = TASK.agreement_steps  # all 1,000 of the course's steps: a few seconds a cell, mostly imports
+ACCEPTED = (judge.AGREES, judge.DECLARED)
 
 
-def run(backend, variant, precision="float64", steps=STEPS):
-    key = (variant, precision, steps)
-    if key not in _records:
-        cell = runner.Cell("perceptron", backend.name, variant, "cpu", "course", precision, spec.DEFAULT_SIZE, 0, steps)
-        record = runner.run_cell(cell, backend)
-        assert record["status"] == "ok", (record.get("verdict", "") + "\n" +
-                                          str(record.get("error") or record.get("stderr_tail")))
-        _records[key] = record
-    return _records[key]
+def cell_of(backend, variant=None, precision="float64"):
+    return make_cell("perceptron", backend, variant or backend.variants_for(TASK.name)[0], "course", precision,
+                     spec.DEFAULT_SIZE, STEPS)
 
 
-def numpy_record(precision="float64", steps=STEPS):
-    return run(BACKENDS["numpy"], "numpy", precision, steps)
+def judged(cell):
+    """The cell's record (run once per session, finished) and its judgement against the reference's record."""
+    record = ok(cell)
+    return record, judge.judge(record, reference_of(cell), TASK, REFERENCE.name)
+
+
+def explain(j) -> str:
+    return (f"{j.verdict}: max relative deviation {j.head:.2e} over {j.steps} steps (tolerance {j.tolerance:g}"
+            + (f", declared band {j.band[0]:.1e} to {j.band[1]:.1e}" if j.band else "") + f") {j.why}")
 
 
 def norms(record):
     return record["report_data"]["param_norms"]
+
+
+def train_in_process(problem):
+    """Drive the reference's train() as the worker does (tasks/protocol.py): (losses, the returned Result)."""
+    module = importlib.import_module(REFERENCE.module_for(TASK)[0])
+    losses, training = [], module.train(problem, "cpu", REFERENCE.default_variant)
+    try:
+        while True:
+            out = next(training)
+            if isinstance(out, Compiled):
+                continue
+            if isinstance(out, Chunk):
+                losses += list(out)
+                continue
+            assert isinstance(out, float), f"train() yielded a {type(out).__name__} (tasks/protocol.py)"
+            losses.append(out)
+    except StopIteration as finished:
+        return losses, finished.value
 
 
 # ------------------------------------------------------------------------------------------- spec
@@ -92,15 +102,8 @@ def test_bad_arguments_are_one_line_value_errors(kwargs, message):
 
 def test_reference_answers_the_exercise_and_explains_why():
     """In-process numpy: the norm falls a little but stays above the norm of what no step can change."""
-    from backends.numpy.perceptron import train
     problem = spec.make_problem(precision="float64")
-    training = train(problem, "cpu", "numpy")
-    losses = []
-    try:
-        while True:
-            losses.append(next(training))
-    except StopIteration as finished:
-        result = finished.value
+    losses, result = train_in_process(problem)
     metrics = spec.check(problem, result, losses)
     assert metrics["verdict"] == "ok" and metrics["norm_fell"] and not metrics["norm_converges_to_zero"]
     assert metrics["norm_floor"] < metrics["final_param_norm"] < metrics["initial_param_norm"]
@@ -119,54 +122,68 @@ def test_reference_answers_the_exercise_and_explains_why():
 
 # ---------------------------------------------------------------------------------------- backends
 
-@pytest.mark.parametrize("backend, variant", implementing(variant_params(with_numpy=False)))
+@pytest.mark.parametrize("backend, variant", variant_params(with_reference=False, task="perceptron"))
 def test_float64_parameter_norms_match_numpy_at_every_step(backend, variant):
-    record, reference = run(backend, variant), numpy_record()
+    """Every variant agrees with the reference at every step, or lies in the band its backend declares
+    (DECLARED_DIFFERENCES: a framework that genuinely computes something else, e.g. a float32 matmul)."""
+    cell = cell_of(backend, variant)
+    record, j = judged(cell)
+    reference = reference_of(cell)
     assert record["verdict"] == "ok" and len(record["losses"]) == len(norms(record)) == STEPS
-    deviation = report.relative_deviation(norms(record), norms(reference))
-    assert deviation.max() <= spec.AGREEMENT_TOLERANCE["float64"], f"max relative deviation {deviation.max():.2e}"
-    # The costs agree too, but (sum z)^2 falls to ~1e-7 at some steps, where sum z is a difference of numbers
-    # a thousand times larger: measured up to 1.7e-12 relative, hence the norms as the compared series.
-    assert report.relative_deviation(record["losses"], reference["losses"]).max() <= 1e-10
-    verdict = report.agreement(record, report.references_of([reference]))
-    assert verdict["agreement"] == "agrees" and verdict["head_steps"] == STEPS
+    assert j.steps == STEPS and j.tolerance == TASK.agreement_tolerance["float64"]
+    assert j.verdict in ACCEPTED, explain(j)
+    if j.verdict == judge.AGREES:
+        deviation = judge.relative_deviation(norms(record), norms(reference))
+        assert deviation.max() <= TASK.agreement_tolerance["float64"], f"max relative deviation {deviation.max():.2e}"
+        # The costs agree too, but (sum z)^2 falls to ~1e-7 at some steps, where sum z is a difference of numbers
+        # a thousand times larger: measured up to 1.7e-12 relative, hence the norms as the compared series.
+        assert judge.relative_deviation(record["losses"], reference["losses"]).max() <= 1e-10
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", backend_params(task="perceptron"))
 def test_float32_default_variant_trains_and_reports_everything(backend):
-    if not backend.implements("perceptron", backend.default_variant):
-        pytest.skip(f"{backend.name} does not implement the perceptron")
-    record = run(backend, backend.default_variant, "float32")
+    cell = cell_of(backend, precision="float32")
+    record, j = judged(cell)
     metrics = record["metrics"]
     assert record["verdict"] == "ok" and record["precision"] == "float32"
     assert record["steps"] == STEPS and record["batch_size"] == 1 and record["step_median_s"] > 0
     assert metrics["norm_floor"] < metrics["final_param_norm"] < metrics["initial_param_norm"]
-    if backend.name != "numpy":  # float32 rounding only: measured up to 6e-7 relative over the 1,000 steps
-        deviation = report.relative_deviation(norms(record), norms(numpy_record("float32")))
-        assert deviation.max() <= spec.AGREEMENT_TOLERANCE["float32"]
+    if backend.reference:
+        assert j.verdict == judge.REFERENCE
+    else:  # float32 rounding only: measured up to 6e-7 relative over the 1,000 steps
+        assert j.steps == STEPS and j.head is not None, explain(j)
+        assert j.head <= TASK.agreement_tolerance["float32"], explain(j)
 
 
 # ------------------------------------------------------------------------------------------ report
 
-def test_report_section_and_reports_render_with_every_backend(tmp_path):
-    installed = [b for b in RUNNABLE if envs.is_installed(b) and b.implements("perceptron", b.default_variant)]
-    records = [run(b, b.default_variant) for b in installed]
-    records += [run(b, b.default_variant, "float32") for b in installed if b.name == "numpy"]
-    sections = section.sections(records)
+@pytest.mark.parametrize("lane", [pytest.param(FAST_LANE, id="fast-lane"),
+                                  pytest.param(None, id="every-backend", marks=pytest.mark.slow)])
+def test_report_section_and_reports_render_with_every_backend(tmp_path, lane):
+    installed = [b for b in RUNNABLE if envs.is_installed(b) and b.implements(TASK, b.variants_for(TASK.name)[0])
+                 and TASK.name not in b.does_not_implement and (lane is None or b.name in lane)]
+    records = [ok(cell_of(b)) for b in installed]
+    records += [ok(cell_of(b, precision="float32")) for b in installed if b.reference]
+    # the reference's runs written last: the view puts them first (in the order they were written)
+    view = build([r for r in records if not r["reference"]] + [r for r in records if r["reference"]],
+                 REGISTRY).task(TASK.name)
+    assert view.reference_name == REFERENCE.name and view.is_reference(view.records[0])
+    sections = section.sections(view)
     assert [s.title for s in sections] == ["Does the parameter norm converge to zero?",
                                            "Parameter norm, cost and per-step time"]
     answer, table = sections
-    assert answer.markdown.startswith("No: over 1000 steps (numpy, float64) the parameter norm fell from")
+    assert answer.markdown.startswith(
+        f"No: over 1000 steps ({REFERENCE.display_name}, float64) the parameter norm fell from")
     assert "<img" in answer.html
     for b in installed:
-        assert f"| {b.default_variant} |" in table.markdown
-    rows = section.rows_of(records)
-    numpy_row = next(r for r in rows if r["variant"] == "numpy" and r["precision"] == "float64")
-    assert numpy_row["x numpy"] == 1.0 and numpy_row["norm change %"] < 0
+        assert f"| {b.variants_for(TASK.name)[0]} |" in table.markdown
+    rows = section.rows_of(view, view.records)
+    reference_row = next(r for r in rows if r["variant"] == REFERENCE.default_variant and r["precision"] == "float64")
+    assert reference_row[f"x {REFERENCE.name}"] == 1.0 and reference_row["norm change %"] < 0
 
     for record in records:
         append_record(tmp_path / "results.jsonl", record)
-    written = report.write_reports(tmp_path)
+    written = write_reports(tmp_path, REGISTRY)
     markdown, page = written["markdown"].read_text(), written["html"].read_text()
     assert "Does the parameter norm converge to zero?" in markdown and "could not be drawn" not in markdown
     assert "Parameter norm, cost and per-step time" in page and "could not be drawn" not in page

@@ -87,3 +87,36 @@ def test_a_plugin_in_an_environment_of_its_own_runs_where_only_the_engine_sees_i
     _, records = records_of(tmp_path / "out")
     assert records["tiny"]["status"] == "ok", records["tiny"].get("error") or records["tiny"].get("verdict")
     assert records["tiny"]["losses"] == pytest.approx(records["numpy"]["losses"], rel=1e-12)
+
+
+def test_a_task_shipped_as_a_plugin_runs_reports_and_checks_like_a_built_in_one(plugin_site, tmp_path):
+    """A new task is a package of its own: a spec, its report section, and backend modules beside it; the
+    entry point `rosetta.tasks` makes it a task of `list`, `run`, `report` and `check`, with no edit to rosetta/.
+    A task plugin that breaks the contract is one warning, and the rest works."""
+    env = plugin_env(plugin_site)
+    listed = rosetta("list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "quadratic    least squares by gradient descent, a task from a plugin (plugin rosetta-quadratic)" \
+        in listed.stdout
+    assert "task plugin 'badtask' (rosetta_badtask.spec) failed to load" in listed.stderr
+    assert "lacks RECIPES, DEFAULT_SIZE, make_problem, validate, check (see rosetta/task.py)" in listed.stderr
+
+    out = tmp_path / "out"
+    ran = rosetta("run", "--task", "quadratic", "--backend", "numpy,torch", "--device", "cpu", "--precision",
+                  "float64", "--out", str(out), "--name", "q", env=env)
+    assert ran.returncode == 0, ran.stderr
+    records = [json.loads(line) for line in (out / "q" / "results.jsonl").read_text().splitlines()]
+    assert [(r["backend"], r["status"]) for r in records] == [("numpy", "ok"), ("torch", "ok")]
+    assert len(records[1]["losses"]) == 30 and records[1]["losses"][0] > records[1]["losses"][-1]
+    assert "agrees" in ran.stdout
+
+    (out / "q" / "report.md").unlink()
+    rebuilt = rosetta("report", str(out / "q"), env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    markdown = (out / "q" / "report.md").read_text()
+    assert "### Quadratic: the fitted weights" in markdown and "torch: w = [" in markdown
+    assert "implementations/torch.py" in (out / "q" / "report.html").read_text()  # its code, side by side
+
+    checked = rosetta("check", "--backend", "torch", "--task", "quadratic", env=env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "PASS  agrees with numpy: max relative deviation" in checked.stdout

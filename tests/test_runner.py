@@ -3,16 +3,16 @@
 import json
 import os
 
-from conftest import BACKENDS, rosetta
+from conftest import BACKENDS, REFERENCE, REGISTRY, make_cell, rosetta
 from rosetta import envs, runner
 
-NUMPY = BACKENDS["numpy"]
+NUMPY = REFERENCE
+TASK = REGISTRY.task("classifier")
 
 
 def numpy_cell(**changes):
-    fields = dict(task="classifier", backend="numpy", variant="numpy", device="cpu", recipe="manual-sgd",
-                  precision="float32", size=2000, seed=0, steps=20)
-    return runner.Cell(**{**fields, **changes})
+    fields = dict(recipe="manual-sgd", precision="float32", size=2000, steps=20)
+    return make_cell("classifier", NUMPY, **{**fields, **changes})
 
 
 def test_a_worker_killed_by_a_signal_is_a_crashed_row(tmp_path, monkeypatch):
@@ -21,28 +21,28 @@ def test_a_worker_killed_by_a_signal_is_a_crashed_row(tmp_path, monkeypatch):
     python.write_text(f'#!/bin/sh\ncase "$*" in *rosetta.worker*) echo "about to abort" >&2; kill -ABRT $$;; '
                       f'*) exec "{os.sys.executable}" "$@";; esac\n')
     python.chmod(0o755)
-    monkeypatch.setenv("ROSETTA_PYTHON_NUMPY", str(python))
-    record = runner.run_cell(numpy_cell(), NUMPY)
+    monkeypatch.setenv(f"ROSETTA_PYTHON_{NUMPY.name.upper()}", str(python))
+    record = runner.run_cell(numpy_cell(), NUMPY, TASK)
     assert record["status"] == "crashed"
     assert record["verdict"] == "crashed: signal 6 (SIGABRT)"
     assert "about to abort" in record["stderr_tail"]
 
 
 def test_a_worker_past_its_timeout_is_killed_and_a_timed_out_row(tmp_path):
-    record = runner.run_cell(numpy_cell(steps=1_000_000), NUMPY, timeout=1)
+    record = runner.run_cell(numpy_cell(steps=1_000_000), NUMPY, TASK, timeout=1)
     assert record["status"] == "timed-out"
     assert record["verdict"] == "timed out after 1 s"
 
 
 def test_an_exception_in_the_task_is_a_failed_row_with_its_message():
-    record = runner.run_cell(numpy_cell(steps=0), NUMPY)  # make_problem refuses 0 steps inside the worker
+    record = runner.run_cell(numpy_cell(steps=0), NUMPY, TASK)  # make_problem refuses 0 steps inside the worker
     assert record["status"] == "failed"
     assert record["verdict"] == "failed: ValueError: steps must be at least 1, got 0"
     assert "Traceback" in record["error"]
 
 
 def test_a_diverging_training_stops_early_and_says_where():
-    record = runner.run_cell(numpy_cell(steps=500, lr=1e30), NUMPY)
+    record = runner.run_cell(numpy_cell(steps=500, lr=1e30), NUMPY, TASK)
     assert record["status"] == "diverged"
     step = int(record["verdict"].removeprefix("diverged at step "))
     assert len(record["losses"]) == step + 1 < 500
@@ -125,3 +125,49 @@ def test_resume_of_a_folder_that_is_not_a_run_is_a_clear_error(tmp_path):
     result = rosetta("run", "--resume", str(tmp_path))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "has no plan.json" in result.stderr
+
+
+LEAVES_A_CHILD = """
+import os, subprocess, sys, time
+def train(problem, device, variant):
+    # a helper process of the kind frameworks start (a data loader, a replica), marked so the test can find it
+    subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], env={**os.environ, "ROSETTA_TEST_MARK": "%s"})
+    yield 1.0
+    while True:
+        time.sleep(0.1)
+"""
+
+
+def processes_marked(mark: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as environ:
+                    if f"ROSETTA_TEST_MARK={mark}".encode() in environ.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+def test_a_timed_out_cell_leaves_no_process_behind(tmp_path, monkeypatch):
+    """Frameworks start helper processes (loaders, replicas, compilers): a cell that is killed takes all of its
+    processes with it, because the worker leads a process group of its own."""
+    import shutil
+    mark = f"orphan-{os.getpid()}"
+    package = tmp_path / "leaky"
+    shutil.copytree(NUMPY.path, package)
+    (package / "classifier.py").write_text(LEAVES_A_CHILD % mark)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    from rosetta.backend import backend_from_module
+    leaky = backend_from_module("leaky", "test")
+    cell = make_cell("classifier", leaky, recipe="manual-sgd", precision="float32", size=2000, steps=5)
+    record = runner.run_cell(cell, leaky, TASK, timeout=3)
+    assert record["status"] == "timed-out"
+    import time
+    deadline = time.time() + 10
+    while processes_marked(mark) and time.time() < deadline:
+        time.sleep(0.1)
+    assert processes_marked(mark) == []

@@ -10,13 +10,14 @@ import pytest
 
 import backends.numpy as numpy_adapter
 import backends.numpy.tensor_ops as numpy_ops
-from conftest import BACKENDS, RUNNABLE, backend_params
-from rosetta import envs, runner
-from rosetta.report_sections import tensor_ops as section
-from tasks import tensor_ops as spec
+from conftest import BACKENDS, FAST_LANE, REGISTRY, RUNNABLE, backend_params, make_cell, ok
+from rosetta import envs
+from rosetta.report.model import build
 
+TASK = REGISTRY.task("tensor-ops")
+spec = TASK.module
+section = TASK.report_module()  # tasks/tensor_ops_report.py
 SIZE = 128
-_records: dict = {}
 
 # Measured on this project's frameworks (see the final report of issue 4): which arrays change in place,
 # and which conversions share memory with numpy. A framework release that changes one fails here.
@@ -26,15 +27,15 @@ SHARES = {"numpy": (True, True), "torch": (True, True)}  # (numpy -> framework, 
 
 
 def record_of(backend):
-    if backend.name not in _records:
-        cell = runner.Cell("tensor-ops", backend.name, backend.default_variant, "cpu", "table", "float32", SIZE, 0)
-        _records[backend.name] = runner.run_cell(cell, backend)
-    record = _records[backend.name]
-    assert record["status"] == "ok", f"{record.get('verdict')}\n{record.get('error') or record.get('stderr_tail')}"
-    return record
+    """The backend's run of the task (its default variant for it, float32, the CPU), once per session."""
+    cell = make_cell("tensor-ops", backend, backend.variants_for(TASK.name)[0], "table", "float32", SIZE)
+    return ok(cell)
 
 
-@pytest.mark.parametrize("backend", backend_params())
+TENSOR_OPS = backend_params(task="tensor-ops")
+
+
+@pytest.mark.parametrize("backend", TENSOR_OPS)
 def test_every_op_matches_numpy(backend):
     record = record_of(backend)
     ops = record["report_data"]["ops"]
@@ -46,7 +47,7 @@ def test_every_op_matches_numpy(backend):
     assert record["metrics"]["ops_passed"] == len(spec.OPS) and record["metrics"]["ops_failed"] == 0
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", TENSOR_OPS)
 def test_bridge_and_in_place_are_measured(backend):
     record = record_of(backend)
     bridge = {row["op"]: row for row in record["report_data"]["bridge"]}
@@ -62,7 +63,7 @@ def test_bridge_and_in_place_are_measured(backend):
         assert in_place["in_place"] is IN_PLACE[backend.name], in_place["finding"]
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", TENSOR_OPS)
 def test_gpu_transfer_runs_only_where_a_gpu_is_visible(backend):
     transfer = record_of(backend)["report_data"]["transfer"]
     if backend.name in ("numpy", "keras"):  # numpy has no GPU arrays; keras.ops no transfer op
@@ -75,7 +76,7 @@ def test_gpu_transfer_runs_only_where_a_gpu_is_visible(backend):
         assert "⇄" in transfer["expression"], "the skipped row still shows the code"
 
 
-@pytest.mark.parametrize("backend", backend_params())
+@pytest.mark.parametrize("backend", TENSOR_OPS)
 def test_benchmarks_report_positive_finite_throughput(backend):
     rows = record_of(backend)["report_data"]["benchmarks"]
     assert {(row["benchmark"], row["n"]) for row in rows} >= {(b, SIZE) for b in ("matmul", "add", "max_axis", "copy_in")}
@@ -84,10 +85,16 @@ def test_benchmarks_report_positive_finite_throughput(backend):
         assert row["repeats"] >= spec.MIN_REPEATS and row["iqr_s"] >= 0
 
 
-def test_report_sections_show_every_backend():
-    installed = [b for b in RUNNABLE if envs.is_installed(b) and b.implements("tensor-ops")]
-    records = [record_of(b) for b in installed]
-    sections = section.sections(records)
+@pytest.mark.parametrize("lane", [pytest.param(FAST_LANE, id="fast-lane"),
+                                  pytest.param(None, id="every-backend", marks=pytest.mark.slow)])
+def test_report_sections_show_every_backend(lane):
+    installed = [b for b in RUNNABLE if envs.is_installed(b) and b.implements(TASK)
+                 and TASK.name not in b.does_not_implement and (lane is None or b.name in lane)]
+    records = [record_of(b) for b in reversed(installed)]  # in any order: the view orders them
+    view = build(records, REGISTRY).task(TASK.name)
+    assert [r["backend"] for r in view.records] == [b.name for b in installed]
+    records = view.records
+    sections = section.sections(view)
     titles = [s.title for s in sections]
     assert titles[:3] == ["The seed's table in every framework", "The numpy bridge and in-place addition",
                           "Device transfer"]
@@ -105,7 +112,18 @@ def test_report_sections_show_every_backend():
     failed = dict(records[0], report_data=dict(records[0]["report_data"], ops=[
         dict(row, status="mismatch", detail="differs from numpy by up to 1") if row["op"] == "add" else row
         for row in records[0]["report_data"]["ops"]]))
-    assert "✗" in section.sections([failed])[0].markdown
+    # ✗ marks the op that differed, and only it (the table's intro explains the mark, so look at the rows)
+    assert not [line for line in table_rows(table) if "✗" in line]
+    marked = section.sections(build([failed], REGISTRY).task(TASK.name))[0].markdown
+    add_label = next(op.label for op in spec.OPS if op.name == "add")
+    marked_rows = [line for line in table_rows(marked) if "✗" in line]
+    assert len(marked_rows) == 1 and marked_rows[0].startswith(f"| {add_label} |"), marked_rows
+    assert "✗" in marked_rows[0].split(" | ")[-1]  # in the failed framework's column, not the seed's
+    assert "differs from numpy by up to 1" in marked
+
+
+def table_rows(markdown: str) -> list[str]:
+    return [line for line in markdown.splitlines() if line.startswith("| ")]
 
 
 # ----------------------------------------------------------------------------------- the spec alone

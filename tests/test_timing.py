@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import statistics
 import subprocess
 import sys
 
 import pytest
 
-from conftest import BACKENDS, ROOT, backend_params, rosetta
-from rosetta import envs, registry, runner, timing, worker
+from conftest import REFERENCE, REGISTRY, ROOT, backend_params, make_cell, rosetta
+from rosetta import envs, repeats, runner
+from rosetta.plan import RunOptions, plan
+from rosetta.worker import cell as worker
+from rosetta.worker import timing
 from tasks import classifier
 
-NUMPY = BACKENDS["numpy"]
+NUMPY = REFERENCE
+TASK = REGISTRY.task("classifier")
 
 
 # ------------------------------------------------------------------------------------------- the math
@@ -44,31 +49,32 @@ def test_quartiles_on_known_inputs():
 
 
 def test_coefficient_of_variation_is_sample_stdev_over_mean():
-    assert timing.coefficient_of_variation([1.0, 2.0, 3.0]) == pytest.approx(0.5)
-    assert timing.coefficient_of_variation([4.0, 4.0, 4.0]) == 0
-    assert timing.coefficient_of_variation([4.0]) is None
-    assert timing.coefficient_of_variation([1.0, None, 3.0]) == pytest.approx(statistics.stdev([1, 3]) / 2)
+    assert repeats.coefficient_of_variation([1.0, 2.0, 3.0]) == pytest.approx(0.5)
+    assert repeats.coefficient_of_variation([4.0, 4.0, 4.0]) == 0
+    assert repeats.coefficient_of_variation([4.0]) is None
+    assert repeats.coefficient_of_variation([1.0, None, 3.0]) == pytest.approx(statistics.stdev([1, 3]) / 2)
 
 
 def test_across_repeats_gives_median_iqr_and_cv():
-    figures = timing.across_repeats([1.0, 2.0, 3.0, 4.0, 100.0])
+    figures = repeats.across_repeats([1.0, 2.0, 3.0, 4.0, 100.0])
     assert figures["median"] == 3.0 and figures["iqr"] == 2.0 and figures["n"] == 5
     assert figures["cv"] == pytest.approx(statistics.stdev([1, 2, 3, 4, 100]) / 22)
-    assert timing.across_repeats([]) == {"median": None, "iqr": None, "cv": None, "n": 0}
+    assert repeats.across_repeats([]) == {"median": None, "iqr": None, "cv": None, "n": 0}
 
 
 def test_merging_repeats_keeps_each_repeat_and_takes_the_median_across_them():
-    repeats = [{"status": "ok", "step_median_s": m, "step_iqr_s": 0.1, "first_call_s": f, "import_s": 1.0,
-                "batch_size": 20, "peak_rss_bytes": rss, "losses": [k]}
-               for k, (m, f, rss) in enumerate([(1.0, 9.0, 10), (3.0, 7.0, 30), (2.0, 8.0, 20)])]
-    merged = timing.merge_repeats(repeats)
+    runs = [{"status": "ok", "step_median_s": m, "step_iqr_s": 0.1, "first_call_s": f, "import_s": 1.0,
+             "batch_size": 20, "peak_rss_bytes": rss, "losses": [k], "load": {"busy": k == 1, "others_share": k}}
+            for k, (m, f, rss) in enumerate([(1.0, 9.0, 10), (3.0, 7.0, 30), (2.0, 8.0, 20)])]
+    merged = repeats.merge_repeats(runs)
     assert merged["repeats"] == 3
     assert merged["repeat_step_median_s"] == [1.0, 3.0, 2.0]
     assert merged["step_median_s"] == 2.0 and merged["step_repeat_iqr_s"] == 1.0
     assert merged["step_cv"] == pytest.approx(0.5)
     assert merged["first_call_s"] == 8.0 and merged["samples_per_s"] == 10.0
     assert merged["peak_rss_bytes"] == 30 and merged["losses"] == [2]  # the last repeat's curve
-    failed = timing.merge_repeats(repeats[:1] + [{"status": "failed", "verdict": "failed: boom"}])
+    assert merged["load"]["busy"]  # one disturbed repeat is enough to doubt the median
+    failed = repeats.merge_repeats(runs[:1] + [{"status": "failed", "verdict": "failed: boom"}])
     assert failed["status"] == "failed" and failed["repeats"] == 2
 
 
@@ -92,18 +98,18 @@ def peak_device_memory(device): return None
 
 FAKE_TRAINING = '''
 import numpy as np
-from tasks.classifier import Result
-
-class Timed(list):
-    def __init__(self, losses, seconds):
-        super().__init__(losses)
-        self.step_seconds = seconds
+from tasks.classifier import Chunk, Compiled, Result
 
 def train(problem, device, variant):
-    yield []  # compilation ends here
+    yield Compiled()  # compilation ends here
     n = problem.steps
-    yield Timed([1.0] * n, [7.0] + [float(i) for i in range(1, n)])
+    yield Chunk([1.0] * n, step_seconds=[7.0] + [float(i) for i in range(1, n)])
     return Result(params=problem.params, val_logits=np.zeros((len(problem.y_val), 3)))
+'''
+
+YIELDS_A_LIST = '''
+def train(problem, device, variant):
+    yield [1.0, 2.0]  # the step protocol has no plain lists: Chunk(losses) says what they are
 '''
 
 
@@ -113,9 +119,9 @@ def test_the_worker_times_compilation_apart_and_uses_step_times_a_chunk_carries(
     (package / "__init__.py").write_text(FAKE_ADAPTER)
     (package / "classifier.py").write_text(FAKE_TRAINING)
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = {"backend_module": "fakeclock", "task_module": "tasks.classifier", "variant": "fakeclock",
-            "device": "cpu", "recipe": "manual-sgd", "precision": "float64", "size": 2000, "seed": 0,
-            "steps": 21, "lr": None, "threads": 3}
+    spec = {"backend_module": "fakeclock", "task_module": "tasks.classifier",
+            "implementation": "fakeclock.classifier", "kind": "training", "variant": "fakeclock", "device": "cpu", "recipe": "manual-sgd",
+            "precision": "float64", "size": 2000, "seed": 0, "steps": 21, "lr": None, "threads": 3}
     record = worker.run(spec)
     adapter = sys.modules["fakeclock"]
     assert record["status"] == "ok", record
@@ -128,12 +134,24 @@ def test_the_worker_times_compilation_apart_and_uses_step_times_a_chunk_carries(
     assert record["threads_in_effect"]["fake pool"] == 3 and record["threads_in_effect"]["cpus"] >= 1
 
 
+def test_a_backend_that_yields_something_else_is_told_the_protocol(tmp_path, monkeypatch):
+    package = tmp_path / "fakelist"
+    package.mkdir()
+    (package / "__init__.py").write_text(FAKE_ADAPTER.replace("fakeclock", "fakelist"))
+    (package / "classifier.py").write_text(YIELDS_A_LIST)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = {"backend_module": "fakelist", "task_module": "tasks.classifier",
+            "implementation": "fakelist.classifier", "kind": "training", "variant": "fakelist", "device": "cpu", "recipe": "manual-sgd",
+            "precision": "float64", "size": 2000, "seed": 0, "steps": 2, "lr": None, "threads": None}
+    with pytest.raises(TypeError, match=r"yielded a list: .*Chunk\(losses\)"):
+        worker.run(spec)
+
+
 # ------------------------------------------------------------------------------------------- threads
 
-def numpy_cell(**changes):
-    fields = dict(task="classifier", backend="numpy", variant="numpy", device="cpu", recipe="manual-sgd",
-                  precision="float32", size=2000, seed=0, steps=20)
-    return runner.Cell(**{**fields, **changes})
+def backend_cell(backend, **changes):
+    fields = dict(recipe="manual-sgd", precision="float32", size=2000, steps=20)
+    return make_cell("classifier", backend, **{**fields, **changes})
 
 
 # What each framework reads back with --threads 1 (keys of the record's threads_in_effect).
@@ -144,8 +162,8 @@ READ_BACK = {"numpy": ("openblas",), "torch": ("torch intra-op", "torch inter-op
 
 @pytest.mark.parametrize("backend", backend_params())
 def test_threads_are_recorded_and_in_effect(backend):
-    cell = numpy_cell(backend=backend.name, variant=backend.default_variant)
-    record = runner.run_cell(cell, backend, threads=1)
+    cell = backend_cell(backend)
+    record = runner.run_cell(cell, backend, TASK, threads=1)
     assert record["status"] == "ok", record.get("verdict")
     assert record["threads"] == 1
     found = record["threads_in_effect"]
@@ -156,7 +174,7 @@ def test_threads_are_recorded_and_in_effect(backend):
 
 
 def test_without_threads_nothing_is_forced_but_the_counts_are_still_read_back():
-    record = runner.run_cell(numpy_cell(), NUMPY)
+    record = runner.run_cell(backend_cell(NUMPY), NUMPY, TASK)
     assert record["threads"] is None
     assert record["threads_in_effect"]["cpus"] >= 1 and record["threads_in_effect"]["os_threads"] >= 1
 
@@ -170,9 +188,11 @@ def test_repeats_run_each_cell_n_times_in_rounds_and_merge_them(tmp_path):
     run_dir = tmp_path / "r"
     merged = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
     each = [json.loads(line) for line in (run_dir / "repeats.jsonl").read_text().splitlines()]
-    assert [r["cell"] for r in merged] == ["classifier/numpy/manual-sgd/float32/cpu",
-                                          "classifier/numpy/manual-sgd/float32/gpu",
-                                          "classifier/numpy/adam/float32/cpu", "classifier/numpy/adam/float32/gpu"]
+    # a cell's merged record is written once its last repeat ends (a skipped one at once)
+    assert sorted(r["cell"] for r in merged) == sorted(["classifier/numpy/manual-sgd/float32/cpu",
+                                                        "classifier/numpy/manual-sgd/float32/gpu",
+                                                        "classifier/numpy/adam/float32/cpu",
+                                                        "classifier/numpy/adam/float32/gpu"])
     cpu = [r for r in merged if r["device"] == "cpu"]
     for r in cpu:
         assert r["repeats"] == 3 and len(r["repeat_step_median_s"]) == 3
@@ -191,31 +211,32 @@ def test_repeats_run_each_cell_n_times_in_rounds_and_merge_them(tmp_path):
 
 def test_quick_plans_every_task_on_every_backend_at_small_sizes(tmp_path):
     from cifar_fixture import build_folder
-    from rosetta import cli
 
-    options = {name: None for name in cli.RUN_OPTIONS}
-    options.update(task="all", backend="all", all_variants=False, device="all", recipe="all",
-                   precision="float32", seed=0, repeats=1, quick=True, download=False,
-                   data_dir=str(build_folder(tmp_path)))
-    tasks, cells, backends = cli.plan_run(options)
-    assert tasks == list(registry.TASKS)
-    runnable = registry.runnable(backends)
-    unavailable = [b for b in backends.values() if b.problem]
+    options = RunOptions(task="all", backend="all", device="all", quick=True,
+                         task_options={"data_dir": str(build_folder(tmp_path))})
+    planned = plan(options, REGISTRY)
+    cells = planned.cells
+    assert [t.name for t in planned.tasks] == list(REGISTRY.tasks)
+    runnable = REGISTRY.runnable()
+    unavailable = [b for b in REGISTRY.backends.values() if not b.runnable]
     expected = 0
-    for name in tasks:
-        task = registry.load_task(name)
-        expected += len(task.RECIPES) * len(runnable) * 2 + len(unavailable)
-        planned = [c for c in cells if c.task == name and c.recipe != "-"]
-        assert {c.variant for c in planned} == {b.default_variant for b in runnable}
-        assert {c.device for c in planned} == {"cpu", "gpu"}
-        assert {c.recipe for c in planned} == set(task.RECIPES)
-        assert {c.size for c in planned} == {getattr(task, "QUICK_SIZE", task.DEFAULT_SIZE)}
-        for c in planned:
-            assert c.steps == getattr(task, "QUICK_STEPS", {}).get(c.recipe)
+    for task in planned.tasks:
+        axes = 1
+        for option in task.options.values():
+            if option.axis:
+                axes *= len({option.baseline, *(option.default or ())} - {None})
+        expected += len(task.recipes) * len(runnable) * 2 * axes + len(unavailable)
+        ran = [c for c in cells if c.task == task.name and c.recipe != "-"]
+        assert {c.variant for c in ran} == {b.default_variant for b in runnable}
+        assert {c.device for c in ran} == {"cpu", "gpu"}
+        assert {c.recipe for c in ran} == set(task.recipes)
+        assert {c.size for c in ran} == {task.quick_size}
+        for c in ran:
+            assert c.steps == task.quick_steps.get(c.recipe)
     assert len(cells) == expected
     # an explicit size or step count wins over --quick
-    options.update(size=3000, steps=7)
-    _, cells, _ = cli.plan_run(options)
+    options.size, options.steps = 3000, 7
+    cells = plan(options, REGISTRY).cells
     assert {(c.size, c.steps) for c in cells if c.recipe != "-"} == {(3000, 7)}
 
 
@@ -269,9 +290,8 @@ def test_a_bare_script_runs_and_prints_what_the_worker_would_for_the_same_proble
     out = json.loads(lines[0][len("BARE "):])
     assert out["steps"] == 25 and len(out["losses"]) == 25 and out["warmup_steps"] == 2
     assert out["step_median_s"] > 0 and out["step_iqr_s"] >= 0 and out["first_step_s"] > 0
-    cell = runner.Cell("classifier", backend.name, backend.default_variant, "cpu", "manual-sgd", "float32",
-                       config["size"], 0, config["steps"])
-    record = runner.run_cell(cell, backend, threads=1)
+    cell = backend_cell(backend, size=config["size"], steps=config["steps"])
+    record = runner.run_cell(cell, backend, TASK, threads=1)
     assert record["status"] == "ok", record.get("verdict")
     assert out["losses"] == record["losses"], "the bare script does not do the same work as the backend"
 
@@ -300,3 +320,44 @@ def test_the_readme_reports_the_benchmark():
     for line in ("| numpy ", "| torch ", "| tensorflow ", "| jax ", "| keras ", "| mxnet "):
         assert line in readme[readme.index("## Harness overhead and stability"):]
 
+
+
+# ------------------------------------------------------------------------------------- a busy machine
+
+BUSY_LOOP = "import time\nend = time.time() + 120\nwhile time.time() < end: pass\n"
+
+
+def busy_cell():
+    # numpy by hand, one thread, long enough (about two seconds) for the load meter's 10 ms ticks
+    return make_cell("classifier", NUMPY, recipe="manual-sgd", precision="float64", size=20_000, steps=3000)
+
+
+def test_a_cell_beside_a_busy_process_is_flagged_and_says_how_busy():
+    """Another job on the machine while a cell runs: the record says how much CPU others took, and the report
+    flags the timings instead of ranking them."""
+    from rosetta.report.model import timing_flag
+    hogs = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(os.cpu_count() or 1)]
+    try:
+        record = runner.run_cell(busy_cell(), NUMPY, TASK, threads=1)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert record["status"] == "ok"
+    load = record["load"]
+    assert load["measured"] and load["busy"], load
+    assert load["others_share"] > 0.5 and load["own_cpu_s"] > 0
+    assert timing_flag(record).startswith("busy machine (others took")
+
+
+def test_a_cell_on_a_quiet_machine_is_not_flagged():
+    from rosetta.report.model import timing_flag
+    from rosetta.worker.load import sample
+    before = sample(1.0)
+    if before["busy"]:
+        pytest.skip(f"the machine is busy before the cell starts (other processes use {before['others_share']:.0%} "
+                    f"of a CPU): the quiet case cannot be observed here")
+    record = runner.run_cell(busy_cell(), NUMPY, TASK, threads=1)
+    assert record["status"] == "ok"
+    assert record["load"]["measured"] and not record["load"]["busy"], record["load"]
+    assert "busy" not in timing_flag(record)

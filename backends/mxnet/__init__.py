@@ -15,6 +15,13 @@ SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 # MXNet's engine reads its worker count once, at import.
 THREAD_ENVIRONMENT = ("MXNET_CPU_WORKER_NTHREADS",)
+# Its wheels link GNU's OpenMP and quad-precision runtimes from the system (ldd libmxnet.so).
+SYSTEM_REQUIREMENTS = [
+    {"library": "libgomp.so.1", "apt": "libgomp1", "why": "MXNet's CPU operators run on GNU OpenMP"},
+    {"library": "libquadmath.so.0", "apt": "libquadmath0", "why": "libmxnet.so links GCC's quad-precision library"},
+]
+# mxnet-cu112, the last CUDA build, needs the CUDA 11.2 runtime and cuDNN 8.
+CUDA_IMAGE = "nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04"
 
 
 def version():

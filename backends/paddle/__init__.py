@@ -19,6 +19,8 @@ SUPPORTS_FLOAT64 = True
 # Paddle warns at import, on stderr, that no ccache is found (for compiling custom operators), and logs
 # the static-graph conversion at INFO level; neither concerns a run.
 VARIANT_ENVIRONMENT = {variant: {"GLOG_minloglevel": "2"} for variant in VARIANTS}
+# Paddle's core library links GNU OpenMP from the system (ldd libpaddle.so); it bundles the rest.
+SYSTEM_REQUIREMENTS = [{"library": "libgomp.so.1", "apt": "libgomp1", "why": "Paddle's CPU kernels run on GNU OpenMP"}]
 
 
 def version():

@@ -254,7 +254,8 @@ def code_html(view) -> str:
     panels, toggles, rules = [], [], []
     for name in ran:
         backend = backends[name]
-        source = backend.path / f"{stem}.py" if backend.path else None
+        found = backend.module_for(view.task) if view.task else None
+        source = found[1] if found else None
         if source is None or not source.exists():
             continue
         text = source.read_text(encoding="utf-8")

@@ -41,7 +41,7 @@ def run(spec: dict) -> dict:
     importlib.import_module(adapter.IMPORT_NAME)
     if spec.get("threads"):
         adapter.set_threads(spec["threads"])
-    module = importlib.import_module(f"{spec['backend_module']}.{spec['task_file']}")
+    module = import_task(spec["implementation"], spec.get("implementation_path"))
     record["import_s"] = time.perf_counter() - started
     # The report shows this file's code; the digest tells it whether the file changed since the run.
     record["source_sha256"] = hashlib.sha256(Path(module.__file__).read_bytes()).hexdigest()

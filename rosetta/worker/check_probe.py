@@ -64,7 +64,7 @@ def probe(spec: dict) -> dict:
         out["adapter_error"] = _error(error, path)
         return out
     own = getattr(adapter, "IMPORT_NAME", None)
-    out["adapter_loaded"] = _newly_loaded(watched | ({own} - {None}), before)
+    out["adapter_loaded"] = _newly_loaded(watched, before)
     out["missing_attributes"] = [a for a in spec.get("required", ()) if not hasattr(adapter, a)]
     out["missing_functions"] = [f for f in spec.get("functions", ()) if not callable(getattr(adapter, f, None))]
     if not own:
@@ -93,7 +93,7 @@ def probe(spec: dict) -> dict:
     for task_module in spec.get("task_modules", ()):
         found: dict = {}
         try:
-            module = importlib.import_module(f"{spec['module']}.{task_module}")
+            module = importlib.import_module(task_module)
         except BaseException as error:
             found["import_error"] = _error(error, path)
         else:
