@@ -23,7 +23,9 @@ def listing(registry: Registry) -> list[str]:
             continue
         state = ("installed" if envs.is_installed(backend)
                  else f"not installed (run `{envs.install_hint(backend)}`)")
-        lines.append(f"  {backend.name:12s} {backend.display_name}: {state}; {_where(backend)}; "
+        where = ("shared environment" if backend.environment == "shared"
+                 else f"own environment {backend.environment}")
+        lines.append(f"  {backend.name:12s} {backend.display_name}: {state}; {where}; "
                      f"tasks: {', '.join(_tasks(registry, backend)) or 'none'}"
                      + (" (the reference)" if backend.reference else "")
                      + ("" if backend.origin == "built-in" else f"; {backend.origin}"))

@@ -68,8 +68,8 @@ def test_a_plugin_that_cannot_load_named_explicitly_is_a_clear_error(plugin_site
     result = rosetta("run", "--backend", "crashing", *SMALL, "--out", str(tmp_path), env=plugin_env(plugin_site))
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    # the two broken plugins' one-line warnings, then the one-line error
-    assert [line.split(":")[1].strip() for line in lines] == ["warning", "warning", "error"], lines
+    # the broken plugins' one-line warnings (two backends, one task), then the one-line error
+    assert [line.split(":")[1].strip() for line in lines] == ["warning", "warning", "warning", "error"], lines
     assert "backend 'crashing' cannot run: plugin failed to load: ImportError" in lines[-1]
 
 

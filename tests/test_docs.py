@@ -1,0 +1,56 @@
+"""The docs as a reader meets them: README.md an entry point, every relative link resolving, and the
+backend tables in docs/ generated from the registry, not written by hand."""
+
+import re
+
+from conftest import REGISTRY, ROOT, rosetta
+from rosetta import catalog
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+def test_the_readme_is_an_entry_point():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 160, f"README.md has {len(lines)} lines; long explanations belong in docs/"
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    broken = []
+    for page in PAGES:
+        for target in LINK.findall(page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} -> {target}")
+    assert not broken, "broken links: " + "; ".join(broken)
+
+
+def test_the_docs_pages_the_architecture_names_exist():
+    for name in ("architecture.md", "adding-a-task.md", "adding-a-backend.md", "backends.md", "timing.md",
+                 "docker.md", "results.md", "testing.md"):
+        assert (ROOT / "docs" / name).exists(), f"docs/{name} is missing"
+    for task in REGISTRY.tasks.values():
+        if task.origin == "built-in":
+            assert (ROOT / "docs" / "tasks" / f"{task.name}.md").exists(), f"no page for the task {task.name}"
+
+
+def test_the_backend_tables_in_the_docs_are_the_registry_s():
+    page = (ROOT / "docs" / "backends.md").read_text()
+    assert catalog.embedded(page) == catalog.markdown(REGISTRY), (
+        "docs/backends.md's tables are stale: run `rosetta list --update docs/backends.md`")
+
+
+def test_rosetta_list_update_rewrites_only_the_tables(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text(f"# Before\n\n{catalog.BEGIN}\nold table\n{catalog.END}\n\nAfter.\n")
+    result = rosetta("list", "--update", str(page))
+    assert result.returncode == 0, result.stderr
+    text = page.read_text()
+    assert text.startswith("# Before\n\n") and text.endswith("\n\nAfter.\n") and "old table" not in text
+    assert catalog.embedded(text) == catalog.markdown(REGISTRY)
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers\n")
+    result = rosetta("list", "--update", str(bare))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "markers" in result.stderr
+    assert bare.read_text() == "no markers\n"
