@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -300,8 +301,11 @@ def check_task(report: CheckReport, backend, registry: Registry, task_name: str,
     probe = getattr(report, "_probe", {}).get("tasks", {}).get(module_name, {})
     if "import_error" in probe:
         error = probe["import_error"]
-        add("imports", "fail", f"{error['message']} at {_shown_where(error['where'])}", f"fix the import error in {where}",
-            trace=error["traceback"])
+        missing = re.match(r"ModuleNotFoundError: No module named '([^'.]+)", error["message"])
+        fix = (f"`{missing[1]}` is not installed in {backend.name}'s environment: add it to "
+               f"{backend.name}'s requirements.txt and run `rosetta setup {backend.name}`" if missing
+               else f"fix the import error in {where}")
+        add("imports", "fail", f"{error['message']} at {_shown_where(error['where'])}", fix, trace=error["traceback"])
         return
     if probe.get("loaded"):
         add("imports no other framework", "fail", f"importing it loaded {', '.join(probe['loaded'])}",

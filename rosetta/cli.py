@@ -112,6 +112,8 @@ def build_parser(registry: Registry) -> Parser:
     listing.add_argument("--markdown", action="store_true", help="the backends as Markdown tables (docs/backends.md)")
     listing.add_argument("--update", type=Path, metavar="PAGE",
                          help="rewrite the tables between a page's markers (docs/backends.md)")
+    publish = commands.add_parser("publish", help="regenerate the tables a docs page publishes from committed runs")
+    publish.add_argument("pages", nargs="+", type=Path, help="Markdown pages with <!-- table: RUN_DIR --> marks")
     commands.add_parser("images", help="the `docker build` command of each Docker image, from the registry")
 
     setup = commands.add_parser("setup", help="install backends into their environments")
@@ -244,6 +246,15 @@ def cmd_list(args, registry: Registry) -> int:
     return 0
 
 
+def cmd_publish(args, registry: Registry) -> int:
+    from rosetta.published import publish
+    for page in args.pages:
+        if not page.exists():
+            raise UsageError(f"{page} does not exist; give a Markdown page of docs/")
+        print(f"{page}: {publish(page.resolve(), registry)} tables regenerated")
+    return 0
+
+
 def cmd_images(args, registry: Registry) -> int:
     from rosetta.images import images
     for image in images(registry):
@@ -313,4 +324,4 @@ def cmd_compare(args, registry: Registry) -> int:
 
 
 COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
-            "compare": cmd_compare, "check": cmd_check, "images": cmd_images}
+            "compare": cmd_compare, "check": cmd_check, "images": cmd_images, "publish": cmd_publish}

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tasks.protocol import Chunk, Compiled  # noqa: F401 (the step protocol, for the backends)
+from tasks.protocol import Chunk, Compiled, curve_problem  # noqa: F401 (the step protocol, for the backends)
 
 NAME = "classifier"
 SUMMARY = "3-zone toy classifier of Course 1: a 2-12-3 MLP, softmax cross-entropy, four recipes"
@@ -243,12 +243,10 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray) -> dict:
 def check(problem: Problem, result: Result, losses: list) -> dict:
     """Metrics and a verdict for one finished training (agreement with numpy is judged in the report,
     which sees every backend's curve)."""
+    wrong = curve_problem(losses, problem.steps, "losses")
+    if wrong:
+        return {"verdict": wrong, "final_loss": float("nan")}
     losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) != problem.steps:
-        return {"verdict": f"wrong: {len(losses)} losses for {problem.steps} steps"}
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        return {"verdict": f"diverged at step {int(bad[0])}", "final_loss": float("nan")}
     logits = np.asarray(result.val_logits)
     if logits.shape != (len(problem.y_val), CLASSES):
         return {"verdict": f"wrong: validation logits of shape {logits.shape}, "

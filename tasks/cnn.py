@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from tasks import cifar10
-from tasks.protocol import Chunk, Compiled, TaskOption  # noqa: F401 (the step protocol, for the backends)
+from tasks.protocol import Chunk, Compiled, TaskOption, curve_problem  # noqa: F401 (the step protocol, for the backends)
 
 NAME = "cnn"
 SUMMARY = "the CNN of the PyTorch CIFAR-10 tutorial (2 conv + 3 dense layers), SGD momentum, on CIFAR-10"
@@ -244,12 +244,10 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = C
 
 def check(problem: Problem, result: Result, losses: list) -> dict:
     """Metrics and a verdict for one finished training (agreement with numpy is judged in the report)."""
+    wrong = curve_problem(losses, problem.steps, "losses")
+    if wrong:
+        return {"verdict": wrong, "final_loss": float("nan")}
     losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) != problem.steps:
-        return {"verdict": f"wrong: {len(losses)} losses for {problem.steps} steps"}
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        return {"verdict": f"diverged at step {int(bad[0])}", "final_loss": float("nan")}
     logits = np.asarray(result.test_logits)
     n_test = len(problem.y_test)
     if logits.shape != (n_test, CLASSES):

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from tasks.protocol import Chunk, Compiled  # noqa: F401 (the step protocol, for the backends)
+from tasks.protocol import Chunk, Compiled, curve_problem  # noqa: F401 (the step protocol, for the backends)
 
 NAME = "perceptron"
 SUMMARY = ("Course 1's 20-32-32 perceptron, one random sample a step, cost (sum z)^2: does the parameter "
@@ -159,12 +159,10 @@ def norm_floor(params: dict) -> float:
 
 def check(problem: Problem, result: Result, losses: list) -> dict:
     """Metrics and a verdict; agreement with numpy is judged in the report, which sees every backend."""
+    wrong = curve_problem(losses, problem.steps, "costs")
+    if wrong:
+        return {"verdict": wrong, "final_cost": float("nan")}
     losses = np.asarray(losses, dtype=np.float64)
-    if len(losses) != problem.steps:
-        return {"verdict": f"wrong: {len(losses)} costs for {problem.steps} steps"}
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        return {"verdict": f"diverged at step {int(bad[0])}", "final_cost": float("nan")}
     norms = np.asarray(result.param_norms, dtype=np.float64).reshape(-1)
     if len(norms) != problem.steps:
         return {"verdict": f"wrong: {len(norms)} parameter norms for {problem.steps} steps"}

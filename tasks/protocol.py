@@ -21,6 +21,7 @@ task spec lists its own in OPTIONS; the command line offers the union of every d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -92,3 +93,20 @@ class CannotRun(Exception):
     """Raised by a backend's train() or run_backend() for a cell it cannot run, for a reason of its own (a level
     its API does not have, fewer GPUs than replicas): the cell becomes a "skipped" row whose verdict is the
     message, e.g. raise CannotRun("needs 2 GPUs, 1 visible")."""
+
+
+@dataclass(frozen=True)
+class Checks:
+    """The recipe of a task of checks, which has nothing to tune: its name and one line on what it checks."""
+
+    name: str
+    summary: str = ""
+
+
+def curve_problem(losses, steps: int, what: str = "losses") -> str | None:
+    """What is wrong with a training's per-step curve (a verdict for the task's check()), or None when every
+    step has a value and every value is finite."""
+    if len(losses) != steps:
+        return f"wrong: {len(losses)} {what} for {steps} steps"
+    bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
+    return f"diverged at step {bad[0]}" if bad else None

@@ -54,3 +54,24 @@ def test_rosetta_list_update_rewrites_only_the_tables(tmp_path):
     result = rosetta("list", "--update", str(bare))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "markers" in result.stderr
     assert bare.read_text() == "no markers\n"
+
+
+def test_every_published_table_is_what_its_committed_run_gives():
+    from rosetta import published
+    checked = 0
+    for page in PAGES:
+        for table in published.tables(page.read_text()):
+            assert table.body == published.render(table, REGISTRY, page.parent), (
+                f"{page.relative_to(ROOT)}: the table from {table.run} is stale: run `rosetta publish {page.relative_to(ROOT)}`")
+            checked += 1
+    assert checked >= 3, "docs/results.md publishes its tables from committed runs"
+
+
+def test_a_published_table_without_its_data_is_a_one_line_error(tmp_path):
+    page = tmp_path / "page.md"
+    text = "<!-- table: docs/results/no-such-run -->\nold\n<!-- end table -->\n"
+    page.write_text(text)
+    result = rosetta("publish", str(page))
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "no-such-run/results.jsonl is missing" in result.stderr
+    assert page.read_text() == text

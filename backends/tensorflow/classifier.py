@@ -71,7 +71,9 @@ def keras_optimizer(recipe):
 def train_v2(problem, device_name, compiled, whole_loop=False):
     manual = problem.recipe.name == "manual-sgd"
     with tf.device(device_name):
-        X, Y = tf.constant(problem.x_train), tf.constant(problem.y_train)
+        # tf.constant alone stays in host memory; tf.identity under the device scope places the training set on it,
+        # so each step gathers its batch on the device.
+        X, Y = tf.identity(tf.constant(problem.x_train)), tf.identity(tf.constant(problem.y_train))
         model = MLP(problem.params)
         if not manual:
             # Keras keeps the learning rate in a variable of dtype floatx (float32 by default), which

@@ -124,10 +124,13 @@ def train(record: dict, problem, task, module, adapter, device: str, variant: st
                 break
             lap = time.perf_counter()
     except StopIteration as finished:
+        if finished.value is None:  # a contract mistake, named in the row rather than as a traceback
+            raise TypeError(f"train() in {module.__name__} returned nothing: end it with `return Result(...)` "
+                            f"(the task's Result, from tasks/{task.NAME.replace('-', '_')}.py)") from None
         result = finished.value
         record["finish_s"] = time.perf_counter() - lap  # evaluation and transfer back to numpy
     else:
-        result = None
+        result = None  # stopped early: a loss was not finite
 
     synchronize(device)
     train_s = (time.perf_counter() - started) - record.get("finish_s", 0.0)

@@ -1,0 +1,79 @@
+"""Tables published in docs/, generated from committed runs, so that every published number has its data.
+
+A page marks each table with the run folder it comes from (results.jsonl and command.txt, committed under
+docs/results/ or reports/), and optionally the columns (rosetta/report/columns.py keys) and a filter:
+
+    <!-- table: docs/results/classifier-float64 columns=variant,recipe,agreement,max_rel_dev_head where=device:cpu -->
+    ...generated...
+    <!-- end table -->
+
+`rosetta publish PAGE` rewrites every marked table from its run's records, through the same report model
+(and the same judge) as the run's own report; tests/test_docs.py checks that each published table is what
+its data gives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rosetta.errors import UsageError
+from rosetta.registry import ROOT, Registry
+
+MARK = re.compile(r"<!-- table: (?P<run>\S+)(?P<args>[^>]*?) -->\n(?P<body>.*?)<!-- end table -->", re.S)
+
+
+@dataclass(frozen=True)
+class Table:
+    run: str  # the run folder, relative to the repository
+    columns: tuple[str, ...] | None
+    where: tuple[tuple[str, str], ...]
+    body: str
+
+
+def tables(text: str) -> list[Table]:
+    found = []
+    for match in MARK.finditer(text):
+        args = dict(re.findall(r"(\w+)=(\S+)", match["args"]))
+        columns = tuple(args["columns"].split(",")) if "columns" in args else None
+        where = tuple(tuple(clause.split(":", 1)) for clause in args["where"].split(";")) if "where" in args else ()
+        found.append(Table(match["run"], columns, where, match["body"]))
+    return found
+
+
+def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT) -> str:
+    """The table's Markdown, from its run's results.jsonl, with the data and the command that made it."""
+    from rosetta.report import columns, load
+
+    run_dir = root / table.run
+    results, command = run_dir / "results.jsonl", run_dir / "command.txt"
+    for needed in (results, command):
+        if not needed.exists():
+            raise UsageError(f"{needed.relative_to(root)} is missing: a published table needs its run's data and "
+                             "command committed")
+    report = load(run_dir, registry)
+    frame = report.frame
+    for key, value in table.where:
+        if key not in frame:
+            raise UsageError(f"{table.run}: cannot filter on {key!r}; columns: {', '.join(frame.columns)}")
+        frame = frame[frame[key].astype(str) == value]
+    keys = table.columns or columns.MARKDOWN
+    unknown = [k for k in keys if k not in columns.BY_KEY]
+    if unknown:
+        raise UsageError(f"{table.run}: unknown column {', '.join(unknown)}; known: {', '.join(columns.BY_KEY)}")
+    shown = columns.display_table(frame, keys, report.reference_name).to_markdown(index=False)
+    link = os.path.relpath(results, page_dir)
+    return (f"{shown}\n\nData: [{table.run}/results.jsonl]({link}), from "
+            f"`{command.read_text().strip()}`; regenerate with `rosetta publish`.\n")
+
+
+def publish(page: Path, registry: Registry, root: Path = ROOT) -> int:
+    """Rewrite every marked table of a page; returns how many there were."""
+    text = page.read_text()
+    found = tables(text)
+    for table in found:
+        text = text.replace(table.body, render(table, registry, page.parent, root), 1)
+    page.write_text(text)
+    return len(found)
