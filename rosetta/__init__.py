@@ -6,3 +6,16 @@ because every worker imports it: the Python API (rosetta.run, rosetta.load) is l
 """
 
 __version__ = "0.2.0"
+
+_API = ("run", "load", "Run", "UsageError")
+
+
+def __getattr__(name):  # rosetta.run, rosetta.load, rosetta.Run: rosetta/api.py (pandas) on first use
+    if name in _API:
+        from rosetta import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'rosetta' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

@@ -132,6 +132,9 @@ def build_parser(registry: Registry) -> Parser:
 
     report = commands.add_parser("report", help="rebuild the reports of a run from its results.jsonl")
     report.add_argument("run_dir", type=Path)
+    report.add_argument("--tensorboard", type=Path, metavar="DIR",
+                        help="also write one TensorBoard run per cell into DIR (loss and deviation from the "
+                             "reference per step, final metrics, settings as hparams); then `tensorboard --logdir DIR`")
 
     compare = commands.add_parser("compare", help="what changed per cell between two runs: time, accuracy, verdict")
     compare.add_argument("run_a", type=Path, help="the run to compare against (before)")
@@ -140,6 +143,10 @@ def build_parser(registry: Registry) -> Parser:
                          help="flag a time ratio beyond 1 + K x the measured noise (default 1)")
     compare.add_argument("--min-noise", type=number(float, lambda v: 0 <= v < 10, "must be in 0 .. 10"),
                          default=0.05, help="the least relative noise assumed (default 0.05)")
+    site = commands.add_parser("site", help="one static page over many runs: each run's date, machine, versions and "
+                                            "verdicts, each cell's step time and accuracy across them")
+    site.add_argument("run_dirs", nargs="+", type=Path, help="run folders, or folders holding run folders")
+    site.add_argument("--out", type=Path, required=True, metavar="DIR", help="where to write index.html")
     return parser
 
 
@@ -184,23 +191,25 @@ def run_options(args, registry: Registry) -> RunOptions:
 
 
 def cmd_run(args, registry: Registry) -> int:
+    return execute_and_report(prepare_run(args, registry), registry)
+
+
+def prepare_run(args, registry: Registry):
+    """The parsed arguments of `rosetta run` -> runs.Prepared: a new run folder, or the interrupted run that
+    --resume names (shared with rosetta.run(), rosetta/api.py, which parses its keywords with this parser)."""
     from rosetta import runs
 
     if args.resume is not None:
         prepared = runs.prepare_resume(args.resume, registry)
         print(f"resuming {prepared.run_dir}: {len(prepared.plan.cells) - len(prepared.todo)} of "
               f"{len(prepared.plan.cells)} cells done, {len(prepared.todo)} to run", file=sys.stderr)
-    else:
-        prepared = runs.prepare(run_options(args, registry), registry, args.out, args.name,
-                                command="rosetta " + " ".join(args.argv))
-    return execute_and_report(prepared, registry)
+        return prepared
+    return runs.prepare(run_options(args, registry), registry, args.out, args.name,
+                        command="rosetta " + " ".join(args.argv))
 
 
-def execute_and_report(prepared, registry: Registry) -> int:
-    """Run the prepared cells with a progress bar, then write and print the reports (shared with sweep)."""
-    from rosetta import report, runs
-    from rosetta.progress import TerminalProgress
-    from rosetta.report.terminal import print_table
+def warn_if_busy() -> None:
+    """Say on stderr, before a run, when other processes already load the machine (shared with rosetta.run())."""
     from rosetta.worker.load import sample
 
     now = sample(0.5)
@@ -208,6 +217,15 @@ def execute_and_report(prepared, registry: Registry) -> int:
         print(f"rosetta: warning: the machine is busy: other processes are using {now['others_share']:.0%} of a CPU "
               f"(load average {now['loadavg_1min_end']:.1f}); timings taken now will be flagged, and not ranked",
               file=sys.stderr)
+
+
+def execute_and_report(prepared, registry: Registry) -> int:
+    """Run the prepared cells with a progress bar, then write and print the reports (shared with sweep)."""
+    from rosetta import report, runs
+    from rosetta.progress import TerminalProgress
+    from rosetta.report.terminal import print_table
+
+    warn_if_busy()
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         runs.run(prepared, registry, TerminalProgress(prepared.options.repeats))
@@ -304,6 +322,12 @@ def cmd_report(args, registry: Registry) -> int:
         raise UsageError(f"{args.run_dir} is not a directory; give a run folder made by `rosetta run`")
     written = report.write_reports(args.run_dir, registry)
     print(f"rebuilt {', '.join(str(p) for p in written.values())}")
+    if args.tensorboard is not None:
+        from rosetta import tensorboard
+
+        runs = tensorboard.write(report.load(args.run_dir, registry), args.tensorboard)
+        print(f"TensorBoard: {len(runs)} runs in {args.tensorboard}; view them with "
+              f"`tensorboard --logdir {args.tensorboard}`")
     return 0
 
 
@@ -312,10 +336,7 @@ def cmd_compare(args, registry: Registry) -> int:
     from rosetta.report.terminal import print_frame
 
     runs = [compare.load_run(args.run_a), compare.load_run(args.run_b)]
-    rows, only_a, only_b = compare.compare(*runs, registry, noise_factor=args.noise_factor, min_noise=args.min_noise)
-    if rows.empty:
-        raise UsageError(f"{args.run_a} and {args.run_b} have no cell in common (matched by "
-                         f"{', '.join(compare.KEY)}); compare runs of the same cells")
+    rows, only_a, only_b = compare_runs(*runs, registry, args.run_a, args.run_b, args.noise_factor, args.min_noise)
     print_frame(compare.display(rows))
     print("\n" + "\n".join(compare.summary_lines(rows, only_a, only_b, str(args.run_a), str(args.run_b),
                                                  args.noise_factor, args.min_noise,
@@ -323,5 +344,26 @@ def cmd_compare(args, registry: Registry) -> int:
     return 0
 
 
+def compare_runs(records_a: list, records_b: list, registry: Registry, name_a, name_b, noise_factor: float,
+                 min_noise: float):
+    """compare.compare(), and the error when two runs share no cell (shared with Run.compare(), rosetta/api.py)."""
+    from rosetta import compare
+
+    rows, only_a, only_b = compare.compare(records_a, records_b, registry, noise_factor=noise_factor,
+                                           min_noise=min_noise)
+    if rows.empty:
+        raise UsageError(f"{name_a} and {name_b} have no cell in common (matched by "
+                         f"{', '.join(compare.KEY)}); compare runs of the same cells")
+    return rows, only_a, only_b
+
+
+def cmd_site(args, registry: Registry) -> int:
+    from rosetta import site
+
+    print(f"wrote {site.write_site(args.run_dirs, args.out, registry)}")
+    return 0
+
+
 COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
-            "compare": cmd_compare, "check": cmd_check, "images": cmd_images, "publish": cmd_publish}
+            "compare": cmd_compare, "check": cmd_check, "images": cmd_images, "publish": cmd_publish,
+            "site": cmd_site}

@@ -62,7 +62,7 @@ def compare(records_a: list[dict], records_b: list[dict], registry, noise_factor
                 only_a.append(a)
             continue
         matched.add(key)
-        rows.append(_row(a, b, verdicts_a[id(a)], verdicts_b[id(b)], noise_factor, min_noise))
+        rows.append(compare_pair(a, b, verdicts_a[id(a)], verdicts_b[id(b)], noise_factor, min_noise))
     only_b = [r for k, r in by_key_b.items() if k not in matched]
     return pd.DataFrame(rows), only_a, only_b
 
@@ -84,7 +84,11 @@ def differences_between(records_a: list[dict], records_b: list[dict]) -> list[st
     return lines
 
 
-def _row(a: dict, b: dict, verdict_a: str, verdict_b: str, noise_factor: float, min_noise: float) -> dict:
+def compare_pair(a: dict, b: dict, verdict_a: str, verdict_b: str, noise_factor: float,
+                 min_noise: float) -> dict:
+    """One cell's record in run A against run B: the time ratio judged against the measured noise ("not
+    significant", "not judged" on a busy machine), the first-call ratio, accuracy and verdicts (also used by
+    rosetta/site.py for each step of a cell's line across runs)."""
     flags = "; ".join(f"{side}: {flag}" for side, flag in (("A", timing_flag(a)), ("B", timing_flag(b))) if flag)
     row = {"cell": judge.cell_name(a), "threads": a.get("threads"), "timing_flags": flags,
            "seed_a": a.get("seed"), "seed_b": b.get("seed"),

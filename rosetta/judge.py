@@ -14,11 +14,12 @@ How a record is judged against the reference backend's record of the same proble
   difference about an update rule: it is a different starting point, or a loss read at the wrong time
   ("DIFFERS at step 0"); only a difference declared with from_first_step (the forward pass itself differs)
   covers it;
-- head within the task's tolerance for the precision: "agrees", or "closer than declared" when the backend
-  declares a difference for the cell (the framework may have fixed it: the declaration is stale);
-- otherwise, with a declared difference (rosetta/backend.py, DECLARED_DIFFERENCES) whose band (low, high)
-  holds head: "differs (declared)"; head below the band: "closer than declared"; above it: "DIFFERS";
-- otherwise "DIFFERS".
+- with a declared difference for the cell (rosetta/backend.py, DECLARED_DIFFERENCES), its measured band
+  (low, high) decides, whatever the tolerance: head inside it, "differs (declared)"; below it, "closer than
+  declared" (the framework may have fixed it: the declaration is stale); above it, "DIFFERS". A band may
+  reach below the tolerance, where the size of a difference depends on the data (a float32 momentum's
+  effect on a CNN's first steps);
+- without one: head within the task's tolerance for the precision, "agrees"; beyond it, "DIFFERS".
 """
 
 from __future__ import annotations
@@ -190,15 +191,11 @@ def judge(record: dict, reference: dict | None, task, reference_name: str | None
     why = declared.get("why", "") if declared else ""
     if first == 0 and not (declared and declared.get("from_first_step")):
         return Judgement(DIFFERS_AT_START, why=START_WHY, **figures)
-    if head <= tolerance:
-        if declared:
-            return Judgement(CLOSER, band=band, why=f"declared {band[0]:.1e} to {band[1]:.1e}: {why}", **figures)
-        return Judgement(AGREES, **figures)
     if declared is None:
-        return Judgement(DIFFERS, **figures)
+        return Judgement(AGREES if head <= tolerance else DIFFERS, **figures)
     low, high = band
     if head < low:
-        return Judgement(CLOSER, band=band, why=why, **figures)
+        return Judgement(CLOSER, band=band, why=f"declared {low:.1e} to {high:.1e}: {why}", **figures)
     if head > high:
         return Judgement(DIFFERS, band=band, why=f"above the declared band {low:.1e} to {high:.1e} ({why})",
                          **figures)

@@ -1,11 +1,13 @@
 """Tables published in docs/, generated from committed runs, so that every published number has its data.
 
 A page marks each table with the run folder it comes from (results.jsonl and command.txt, committed under
-docs/results/ or reports/), and optionally the columns (rosetta/report/columns.py keys) and a filter:
+docs/results/ or reports/), and optionally the columns (rosetta/report/columns.py keys) and a filter, or a
+section of the task's own report (tasks/<task>_report.py) by the start of its title:
 
     <!-- table: docs/results/classifier-float64 columns=variant,recipe,agreement,max_rel_dev_head where=device:cpu -->
     ...generated...
     <!-- end table -->
+    <!-- table: docs/results/autograd section="Autograd: the gradient check" -->
 
 `rosetta publish PAGE` rewrites every marked table from its run's records, through the same report model
 (and the same judge) as the run's own report; tests/test_docs.py checks that each published table is what
@@ -31,15 +33,16 @@ class Table:
     columns: tuple[str, ...] | None
     where: tuple[tuple[str, str], ...]
     body: str
+    section: str | None = None
 
 
 def tables(text: str) -> list[Table]:
     found = []
     for match in MARK.finditer(text):
-        args = dict(re.findall(r"(\w+)=(\S+)", match["args"]))
+        args = {k: v.strip('"') for k, v in re.findall(r'(\w+)=("[^"]*"|\S+)', match["args"])}
         columns = tuple(args["columns"].split(",")) if "columns" in args else None
         where = tuple(tuple(clause.split(":", 1)) for clause in args["where"].split(";")) if "where" in args else ()
-        found.append(Table(match["run"], columns, where, match["body"]))
+        found.append(Table(match["run"], columns, where, match["body"], args.get("section")))
     return found
 
 
@@ -54,6 +57,10 @@ def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT) 
             raise UsageError(f"{needed.relative_to(root)} is missing: a published table needs its run's data and "
                              "command committed")
     report = load(run_dir, registry)
+    source = (f"Data: [{table.run}/results.jsonl]({os.path.relpath(results, page_dir)}), from "
+              f"`{command.read_text().strip()}`; regenerate with `rosetta publish`.\n")
+    if table.section:
+        return _section(report, table) + "\n\n" + source
     frame = report.frame
     for key, value in table.where:
         if key not in frame:
@@ -64,9 +71,18 @@ def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT) 
     if unknown:
         raise UsageError(f"{table.run}: unknown column {', '.join(unknown)}; known: {', '.join(columns.BY_KEY)}")
     shown = columns.display_table(frame, keys, report.reference_name).to_markdown(index=False)
-    link = os.path.relpath(results, page_dir)
-    return (f"{shown}\n\nData: [{table.run}/results.jsonl]({link}), from "
-            f"`{command.read_text().strip()}`; regenerate with `rosetta publish`.\n")
+    return f"{shown}\n\n{source}"
+
+
+def _section(report, table: Table) -> str:
+    from rosetta.report.sections import sections_for
+
+    found = [s for view in report.tasks for s in sections_for(view) if s.title.startswith(table.section)]
+    if not found:
+        titles = [s.title for view in report.tasks for s in sections_for(view)]
+        raise UsageError(f"{table.run} has no report section titled {table.section!r}; its sections: "
+                         f"{'; '.join(titles) or 'none'}")
+    return found[0].markdown.strip()
 
 
 def publish(page: Path, registry: Registry, root: Path = ROOT) -> int:

@@ -188,8 +188,12 @@ def errors_in(events: list[dict]) -> list[str]:
 
 
 def load(path: Path, probe: str = "null", width: int = 1400, height: int = 3000, screenshot: bool = False,
-         timeout: float = 90) -> PageReport:
-    """Open `path` in headless Chromium; return its errors, the probe's value and optionally a screenshot."""
+         timeout: float = 90, widths: tuple = ()) -> PageReport:
+    """Open `path` in headless Chromium; return its errors, the probe's value and optionally a screenshot.
+
+    With `widths`, the page is laid out again at each viewport width (CSS pixels, `height` high; below 600 px
+    as a phone: the page's meta viewport applies) in the same browser, and `probe` and `screenshot` are
+    {width: value} instead (the errors are those of the whole visit)."""
     chromium = find_chromium()
     if chromium is None:
         raise FileNotFoundError("no Chromium: apt-get install chromium")
@@ -207,19 +211,23 @@ def load(path: Path, probe: str = "null", width: int = 1400, height: int = 3000,
             for domain in ("Runtime", "Log", "Page"):
                 tools.call(f"{domain}.enable")
             tools.events.clear()  # about:blank's own
+            if widths:
+                _viewport(tools, widths[0], height)
             tools.call("Page.navigate", url=Path(path).resolve().as_uri())
             tools.wait_for("Page.loadEventFired")
             tools.drain(1.0)
-            answer = tools.call("Runtime.evaluate", expression=probe, returnByValue=True, awaitPromise=True)
-            if "exceptionDetails" in answer:
-                raise RuntimeError(f"the probe failed: {answer['exceptionDetails']}")
-            report = PageReport(probe=answer.get("result", {}).get("value"))
-            if screenshot:
-                full = tools.call("Runtime.evaluate", expression="document.documentElement.scrollHeight",
-                                  returnByValue=True)["result"]["value"]
-                shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                                  clip={"x": 0, "y": 0, "width": width, "height": min(full, 20000), "scale": 1})
-                report.screenshot = base64.b64decode(shot["data"])
+            if widths:
+                report = PageReport(probe={}, screenshot={} if screenshot else None)
+                for w in widths:
+                    _viewport(tools, w, height)
+                    tools.drain(0.2)  # the new layout, and whatever it loads
+                    report.probe[w] = _evaluate(tools, probe)
+                    if screenshot:
+                        report.screenshot[w] = _screenshot(tools, w)
+            else:
+                report = PageReport(probe=_evaluate(tools, probe))
+                if screenshot:
+                    report.screenshot = _screenshot(tools, width)
             tools.drain(0.3)
             report.errors = errors_in(tools.events)
             return report
@@ -236,6 +244,65 @@ def load(path: Path, probe: str = "null", width: int = 1400, height: int = 3000,
                 os.killpg(process.pid, 9)  # its own session: the browser and its helpers only
                 process.wait()
             log.close()
+
+
+def _evaluate(tools: DevTools, expression: str):
+    answer = tools.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+    if "exceptionDetails" in answer:
+        raise RuntimeError(f"the probe failed: {answer['exceptionDetails']}")
+    return answer.get("result", {}).get("value")
+
+
+def _viewport(tools: DevTools, width: int, height: int) -> None:
+    """Lay the page out at `width` CSS pixels; below 600 px as a phone (the meta viewport applies)."""
+    tools.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1,
+               mobile=width < 600)
+
+
+def _screenshot(tools: DevTools, width: int) -> bytes:
+    """The whole page at `width` (at most 20,000 px of its height)."""
+    full = _evaluate(tools, "document.documentElement.scrollHeight")
+    shot = tools.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
+                      clip={"x": 0, "y": 0, "width": width, "height": min(full, 20000), "scale": 1})
+    return base64.b64decode(shot["data"])
+
+
+# The page's geometry as a reader meets it, at the current viewport: `wide`, the elements that reach past the
+# viewport's edges and are not inside a box that scrolls or clips (so nothing is cut off and the page itself
+# never scrolls sideways), `gaps`, the tallest vertical bands with nothing visible in them (content clipped by
+# a scrolling box counts only where the box shows it), and the scroll boxes that do scroll sideways.
+GEOMETRY = """(() => {
+  const W = document.documentElement.clientWidth, H = window.innerHeight, Y = window.scrollY;
+  const clips = el => { const s = getComputedStyle(el); return s.overflowX !== 'visible' || s.overflowY !== 'visible'; };
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  const wide = [], spans = [], scrolling = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden' || ['STYLE', 'SCRIPT'].includes(el.tagName)) continue;
+    let r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0) continue;
+    let top = r.top, bottom = r.bottom, left = r.left, right = r.right, clipped = false;
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (!clips(p)) continue;
+      const c = p.getBoundingClientRect();
+      top = Math.max(top, c.top); bottom = Math.min(bottom, c.bottom);
+      left = Math.max(left, c.left); right = Math.min(right, c.right); clipped = true;
+    }
+    if (!clipped && (r.right > W + 1 || r.left < -1)) wide.push(name(el) + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+    if (clips(el) && el.scrollWidth > el.clientWidth + 1) scrolling.push(name(el));
+    const leaf = !el.firstElementChild || ['IMG', 'PRE', 'TD', 'TH', 'LI', 'P', 'DT', 'DD', 'SVG', 'INPUT', 'LABEL'].includes(el.tagName);
+    if (leaf && bottom > top && right > left) spans.push([top + Y, bottom + Y]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  const gaps = []; let reach = 0;
+  for (const [a, b] of spans) { if (a - reach > 1) gaps.push([Math.round(reach), Math.round(a - reach)]); reach = Math.max(reach, b); }
+  const height = document.documentElement.scrollHeight;
+  if (height - reach > 1) gaps.push([Math.round(reach), Math.round(height - reach)]);
+  gaps.sort((a, b) => b[1] - a[1]);
+  return {width: W, screen: H, height, overflow: document.documentElement.scrollWidth - W,
+          wide: wide.slice(0, 20), gaps: gaps.slice(0, 5), scrolling: [...new Set(scrolling)]};
+})()"""
 
 
 def _devtools_port(profile: Path, process: subprocess.Popen, timeout: float) -> int:

@@ -2,6 +2,7 @@
 browser (headless Chromium) without a console error."""
 
 import base64
+import html
 import json
 import re
 import struct
@@ -10,7 +11,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from browser import find_chromium, load
+from browser import GEOMETRY, find_chromium, load
 from conftest import ROOT, rosetta
 from tasks import classifier
 
@@ -244,6 +245,93 @@ def test_report_renders_in_headless_chromium_without_console_errors(run, tmp_pat
     width, height = png_size(page.screenshot)
     assert width == 1400 and height == seen["height"] > 3000
     (tmp_path / "report.png").write_bytes(page.screenshot)
+
+
+WIDTHS = (390, 1366, 1920, 2560)  # a phone, and the common laptop, desktop and large screens
+SCREEN = 900  # the viewport's height: no blank band may be taller than a screen
+LAYOUT = f"""(() => {{
+  const geometry = {GEOMETRY};
+  const panels = [...document.querySelectorAll('.panel')].map(p => {{ const r = p.getBoundingClientRect();
+      return {{left: r.left, right: r.right, top: r.top + window.scrollY}}; }});
+  const results = document.querySelector('table.results').getBoundingClientRect();
+  const box = document.querySelector('table.results').closest('.scroll').getBoundingClientRect();
+  const one = document.querySelector('.one-per-row');
+  one.click();
+  const tops = [...document.querySelectorAll('.panel')].map(p => p.getBoundingClientRect().top);
+  one.click();
+  const wrap = document.querySelector('.wrap-lines');
+  wrap.click();
+  const wrapped = [...document.querySelectorAll('.panel .code')].every(c => c.scrollWidth <= c.clientWidth + 1);
+  wrap.click();
+  return {{geometry, panels, table: results.width, box: box.width, wrapped,
+          onePerRow: tops.every((t, i) => i === 0 || t > tops[i - 1])}};
+}})()"""
+
+
+@needs_chromium
+def test_report_fits_a_phone_a_laptop_and_large_screens(run, tmp_path):
+    """At each width nothing reaches past the viewport except inside a box that scrolls (the results table),
+    no blank band is taller than a screen, and the code panels wrap: side by side on a wide screen, one per row
+    on a phone, one per row when asked. Screenshots are left in tmp_path for a person to look at."""
+    _, run_dir, _, _ = run
+    page = load(run_dir / "report.html", probe=LAYOUT, widths=WIDTHS, height=SCREEN, screenshot=True)
+    assert page.errors == []
+    for width in WIDTHS:
+        seen, shot = page.probe[width], page.screenshot[width]
+        (tmp_path / f"report-{width}.png").write_bytes(shot)
+        geometry = seen["geometry"]
+        assert geometry["width"] == width and png_size(shot)[0] == width
+        assert geometry["overflow"] <= 0 and geometry["wide"] == [], (width, geometry["wide"])
+        assert geometry["gaps"][0][1] < SCREEN, (width, "a blank band", geometry["gaps"])
+        assert seen["box"] <= width, "the results table's box fits the page; the table scrolls inside it"
+        assert seen["onePerRow"] and seen["wrapped"], width  # the two layout boxes under the code's heading
+        panels = seen["panels"]
+        assert all(p["right"] <= width + 1 and p["left"] >= -1 for p in panels), (width, panels)
+        side_by_side = len({round(p["top"]) for p in panels}) < len(panels)
+        assert side_by_side == (width >= 1366), (width, panels)
+    assert "div.scroll" in page.probe[390]["geometry"]["scrolling"], "on a phone the results table scrolls"
+
+
+def test_words_say_how_each_variant_runs_what_the_timings_measure_and_mention_only_tasks_that_ran(run):
+    _, _, records, page = run
+    from conftest import REGISTRY
+
+    text = re.sub(r"\s+", " ", page.text)
+    for variant in {r["variant"] for r in records if r["status"] == "ok"}:
+        backend = REGISTRY.backends[next(r["backend"] for r in records if r["variant"] == variant)]
+        assert f"<dt>{variant}</dt><dd>{html.escape(backend.variants[variant], quote=True)}</dd>" in text
+    for recipe in ("manual-sgd", "adam"):
+        assert html.escape(classifier.RECIPES[recipe].summary, quote=True) in text
+    assert "What the timings measure at this size" in text
+    batch = next(r["batch_size"] for r in records if r["recipe"] == "adam")
+    assert f"75 parameters x batch {batch} x 6" in text, "computed from the records' parameters and batch"
+    assert "A blank cell: the figure does not apply" in text
+    assert re.search(r"cells ran, \d+ ok", text)
+    assert "Median step, across the" in text or "left out of the ranking" in text  # a busy machine ranks nothing
+    words = re.sub(r"data:image/png;base64,[^'\"]+", "", text).lower()
+    for other in ("cnn", "cifar", "test images", "tensor-ops", "perceptron"):  # a classifier-only report
+        assert other not in words, other
+
+
+def test_zero_threads_is_explained_and_an_undertrained_recipe_is_called_so(run, tmp_path):
+    _, _, records, _ = run
+    changed = []
+    for r in records:
+        r = json.loads(json.dumps(r))
+        if r["backend"] == "torch" and r.get("threads_in_effect"):
+            r["threads_in_effect"]["torch intra-op"] = 0
+        if r["recipe"] == "adam" and r["status"] == "ok":  # as if adam had stopped far from the others
+            r["metrics"]["val_accuracy"] = 0.5
+            r["losses"] = [1.0 - 0.01 * i for i in range(len(r["losses"]))]
+        if r["recipe"] == "manual-sgd" and r["status"] == "ok":
+            r["metrics"]["val_accuracy"] = 0.99
+        changed.append(r)
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in changed))
+    assert rosetta("report", str(tmp_path)).returncode == 0
+    text = re.sub(r"\s+", " ", (tmp_path / "report.html").read_text())
+    assert "torch intra-op 0 (its default)" in text and "0 is the framework&#x27;s own default" in text
+    assert "under-trained at this length, not broken" in text
+    assert "under-trained" in (tmp_path / "report.md").read_text()
 
 
 @needs_chromium

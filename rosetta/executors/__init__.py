@@ -79,6 +79,7 @@ def execute(jobs: list[Job], executor: Executor, run_dir: Path, on_start=None, o
     if repeats <= 1:
         records = []
         for job, record in executor.run(jobs, on_start):
+            record.setdefault("executor", executor.name)
             append_record(results, record)
             records.append(record)
             if on_record is not None:
@@ -89,6 +90,7 @@ def execute(jobs: list[Job], executor: Executor, run_dir: Path, on_start=None, o
     for round_number in range(1, repeats + 1):
         pending = [job for job in jobs if job.cell.id not in merged]
         for job, record in executor.run(pending, on_start):
+            record.setdefault("executor", executor.name)
             record.update(repeat=round_number, repeats_planned=repeats)
             append_record(run_dir / "repeats.jsonl", record)
             runs[job.cell.id].append(record)

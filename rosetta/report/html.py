@@ -4,10 +4,16 @@ Everything is inline: the CSS, the plots (matplotlib figures as base64 PNG) and 
 code (pygments, inline CSS). No script, no font, no request leaves the page, so it opens from a mail
 attachment or an air-gapped machine.
 
-Per task: the takeaways, the results table, the task's own sections, the plots (loss curves, deviation from
-the reference, time / throughput / memory bars, accuracy bars, and for a task on a 2-D input domain the data
-and each backend's decision regions), and the Rosetta view: each backend's implementation of the task, read
-from backends/<name>/<task>.py, side by side.
+Per task: the takeaways, how each variant and recipe runs, what the timings measure at the run's size, the
+results table, the task's own sections, the plots (loss curves, deviation from the reference, time /
+throughput / memory bars, accuracy bars, and for a task on a 2-D input domain the data and each backend's
+decision regions), and the Rosetta view: each backend's implementation of the task, read from
+backends/<name>/<task>.py, side by side.
+
+Layout (tests/test_html.py checks it in Chromium at 390, 1366, 1920 and 2560 px): wide tables scroll inside
+their own box, the results table keeping its first column in view; the code panels sit in a grid that wraps
+to the window, and checkboxes (CSS :has() and :checked, no script) pick the frameworks shown, wrap long lines
+or give each panel the whole width.
 """
 
 from __future__ import annotations
@@ -19,24 +25,33 @@ from pathlib import Path
 from rosetta import judge
 from rosetta.report import columns, plots
 from rosetta.report.sections import sections_for
-from rosetta.report.text import environment, legend, load_line, machine_line, notes_of, verdict_lines
+from rosetta.report.text import (BLANKS, ZERO_THREADS, environment, legend, load_line, machine_line, node_lines,
+                                 notes_of, scale_lines, task_takeaway, variant_lines, verdict_lines,
+                                 zero_threads_read_back)
 from rosetta.task import file_stem
 
 CSS = """
 :root { --fg: #1f2328; --muted: #59636e; --line: #d1d9e0; --bg-soft: #f6f8fa; --ok: #1a7f37;
         --bad: #cf222e; --warn: #9a6700; }
 * { box-sizing: border-box; }
-body { margin: 0; padding: 0 28px 40px; color: var(--fg); background: #fff; line-height: 1.45;
+body { margin: 0; padding: 0 clamp(10px, 2.2vw, 28px) 40px; color: var(--fg); background: #fff; line-height: 1.45;
        font: 14px/1.45 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif; }
 header.top { padding: 22px 0 10px; border-bottom: 1px solid var(--line); margin-bottom: 8px; }
-h1 { font-size: 24px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 34px 0 8px; padding-bottom: 4px;
+h1 { font-size: 24px; margin: 0 0 4px; overflow-wrap: anywhere; } h2 { font-size: 20px; margin: 34px 0 8px; padding-bottom: 4px;
 border-bottom: 1px solid var(--line); } h3 { font-size: 16px; margin: 24px 0 6px; }
-p, li { max-width: 1100px; } .muted { color: var(--muted); } code { font-size: 12.5px; }
-nav.toc { margin: 8px 0 0; font-size: 13px; } nav.toc a { margin-right: 14px; }
+p, li { max-width: 1100px; overflow-wrap: anywhere; } .muted { color: var(--muted); } code { font-size: 12.5px; }
+nav.toc { margin: 8px 0 0; font-size: 13px; display: flex; flex-wrap: wrap; gap: 2px 14px; }
 a { color: #0969da; text-decoration: none; } a:hover { text-decoration: underline; }
-dl.env { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; margin: 10px 0; }
-dl.env dt { color: var(--muted); } dl.env dd { margin: 0; }
+dl.env { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 2px 16px;
+          margin: 10px 0; }
+dl.env dt { color: var(--muted); overflow-wrap: anywhere; } dl.env dd { margin: 0; overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; max-width: 100%; }
+table.results td:first-child, table.results th:first-child { position: sticky; left: 0; z-index: 1;
+    box-shadow: 1px 0 0 var(--line); }
+table.results td:first-child { background: #fff; } table.results tbody tr:nth-child(even) td:first-child { background: #fbfcfd; }
+table.results th:first-child { z-index: 2; }
+dl.how { display: grid; grid-template-columns: minmax(0, max-content) minmax(0, 1fr); gap: 2px 16px; margin: 6px 0; }
+dl.how dt { font-weight: 600; overflow-wrap: anywhere; } dl.how dd { margin: 0; overflow-wrap: anywhere; }
 table { border-collapse: collapse; font-size: 12.5px; margin: 6px 0 4px; }
 th, td { border: 1px solid var(--line); padding: 3px 7px; white-space: nowrap; text-align: left; }
 th { background: var(--bg-soft); position: sticky; top: 0; }
@@ -49,7 +64,8 @@ figure { margin: 14px 0 20px; } figure img { max-width: 100%; height: auto; bord
 section img { max-width: 100%; height: auto; }
 figcaption { color: var(--muted); font-size: 13px; max-width: 1100px; margin-top: 4px; }
 pre.stderr { background: var(--bg-soft); padding: 8px; font-size: 12px; overflow-x: auto; max-height: 320px; }
-.toggles { margin: 6px 0 10px; font-size: 13px; } .toggles label { margin-right: 14px; cursor: pointer; }
+.toggles { margin: 6px 0 10px; font-size: 13px; display: flex; flex-wrap: wrap; gap: 4px 14px; }
+.toggles label { cursor: pointer; white-space: nowrap; } .toggles .layout { color: var(--muted); }
 .rosetta { display: grid; gap: 10px; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr));
            align-items: start; }
 .panel { border: 1px solid var(--line); background: #fff; min-width: 0; }
@@ -58,6 +74,12 @@ pre.stderr { background: var(--bg-soft); padding: 8px; font-size: 12px; overflow
 .panel header b { font-size: 14px; } .panel header div { color: var(--muted); font-size: 12px; }
 .panel .code { overflow: auto; max-height: 80vh; }
 .panel .code pre { margin: 0; padding: 8px 10px; font-size: 12px; line-height: 1.4; }
+.rosetta-view:has(.wrap-lines:checked) .panel .code pre { white-space: pre-wrap; overflow-wrap: anywhere; }
+.rosetta-view:has(.one-per-row:checked) .rosetta { grid-template-columns: minmax(0, 1fr); }
+@media (max-width: 600px) {
+  dl.env, dl.how { grid-template-columns: minmax(0, 1fr); } dl.env dd, dl.how dd { margin-bottom: 6px; }
+  h2 { font-size: 18px; } .panel .code { max-height: 70vh; }
+}
 .linenos, .hl .linenos { color: #8c959f; user-select: none; padding-right: 6px; }
 """
 
@@ -95,9 +117,12 @@ def environment_html(report) -> str:
     rows = [("machine", machine_line(m)) for m in env["machines"].values()]
     if len(env["machines"]) > 1:
         rows.append(("", "the cells ran on different machines: compare timings only within one machine"))
+    rows += [("node", line) for line in node_lines(env)]
     rows += [("GPU", env["gpu"]), ("threads", env["threads"])]
     rows += [(f"threads in effect ({', '.join(map(str, variants))})", found)
              for found, variants in env["threads_in_effect"].items()]
+    if zero_threads_read_back(env):
+        rows.append(("0 threads", ZERO_THREADS))
     rows += [("load", load_line(env).removeprefix("machine load: ")), ("rosetta", env["rosetta"])]
     parts = ["<section id='environment'><h2>Environment</h2><dl class='env'>"]
     parts += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows]
@@ -118,10 +143,15 @@ def task_html(view, frame) -> str:
     if view.task is not None:
         parts.append(f"<p>{_e(view.task.summary)}.</p>")
     parts.append("<p class='muted'>" + ", ".join(f"{n} {s}" for s, n in counts.items()) + "</p>")
-    glance = verdict_lines(view)
+    glance = task_takeaway(view) + verdict_lines(view)
     if glance:
         parts.append("<h3>At a glance</h3><ul class='glance'>" + "".join(f"<li>{_e(g)}</li>" for g in glance)
                      + "</ul>")
+    parts.append(how_it_runs(view))
+    scale = scale_lines(view)
+    if scale:
+        parts.append("<h3>What the timings measure at this size</h3><ul class='scale'>"
+                     + "".join(f"<li>{_e(line)}</li>" for line in scale) + "</ul>")
     parts.append("<h3>Results</h3>")
     ran = frame[~frame["status"].isin(("skipped", "unavailable", "not-installed"))]
     if ran.empty:
@@ -131,6 +161,7 @@ def task_html(view, frame) -> str:
         text = legend(view, ran)
         if text:
             parts.append(f"<p class='muted'>{_e(text)}</p>")
+        parts.append(f"<p class='muted'>{_e(BLANKS)}</p>")
     for section in sections_for(view):
         parts += [f"<h3>{_e(section.title)}</h3>", section.html]
     declared, notes = notes_of(view)
@@ -160,6 +191,24 @@ def task_html(view, frame) -> str:
     parts.append("</section>")
     parts.append(code_html(view))
     return "\n".join(parts)
+
+
+def how_it_runs(view) -> str:
+    """One line per variant that ran (the adapters' VARIANTS) and per recipe that ran (the spec's RECIPES)."""
+    variants = variant_lines(view)
+    recipes = [] if view.task is None else [
+        (name, getattr(view.task.recipes.get(name), "summary", ""))
+        for name in dict.fromkeys(r.get("recipe") for r in view.ran) if name in view.task.recipes]
+    if not variants and not recipes:
+        return ""
+    parts = ["<h3>How each variant runs</h3><dl class='how'>"]
+    parts += [f"<dt>{_e(v)}</dt><dd>{_e(how)}</dd>" for v, how in variants]
+    parts.append("</dl>")
+    if recipes and any(summary for _, summary in recipes):
+        parts.append("<h3>Recipes</h3><dl class='how'>")
+        parts += [f"<dt>{_e(name)}</dt><dd>{_e(summary)}</dd>" for name, summary in recipes]
+        parts.append("</dl>")
+    return "".join(parts)
 
 
 def results_table(ran, reference: str | None) -> str:
@@ -284,9 +333,12 @@ def code_html(view) -> str:
         return "\n".join(parts)
     parts.append("<p class='muted'>Each backend's implementation, read from "
                  f"<code>backends/&lt;name&gt;/{_e(stem)}.py</code> when this report was built; the header says "
-                 "whether it is byte for byte the file that ran. Untick a framework to hide its panel; the "
-                 "panels wrap to the width of the window.</p>")
-    parts.append(f"<style>{''.join(rules)}</style><div id='rosetta-{_id(view.name)}'>"
+                 "whether it is byte for byte the file that ran. Tick the frameworks to compare: the panels "
+                 "wrap to the width of the window, each scrolls on its own; wrap long lines, or give each panel "
+                 "the whole width, with the last two boxes.</p>")
+    toggles.append("<label class='layout'><input type='checkbox' class='wrap-lines'> wrap long lines</label>"
+                   "<label class='layout'><input type='checkbox' class='one-per-row'> one panel per row</label>")
+    parts.append(f"<style>{''.join(rules)}</style><div id='rosetta-{_id(view.name)}' class='rosetta-view'>"
                  f"<div class='toggles'>{''.join(toggles)}</div>"
                  f"<div class='rosetta'>{''.join(panels)}</div></div></section>")
     return "\n".join(parts)

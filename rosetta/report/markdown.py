@@ -6,7 +6,8 @@ from pathlib import Path
 
 from rosetta.report import columns
 from rosetta.report.sections import sections_for
-from rosetta.report.text import environment_lines, legend, notes_of, verdict_lines
+from rosetta.report.text import (BLANKS, environment_lines, legend, notes_of, scale_lines, task_takeaway,
+                                 variant_lines, verdict_lines)
 
 
 def render(report, plots: dict) -> str:
@@ -18,8 +19,14 @@ def render(report, plots: dict) -> str:
         if view.task is not None:
             parts += [view.task.summary + ".", ""]
         parts += [columns.display_table(frame, columns.MARKDOWN, reference).to_markdown(index=False), ""]
-        parts += [legend(view, frame, markdown=True), ""]
-        parts += [f"- {line}" for line in verdict_lines(view)] + [""]
+        parts += [legend(view, frame, markdown=True), "", BLANKS, ""]
+        parts += [f"- {line}" for line in task_takeaway(view) + verdict_lines(view)] + [""]
+        variants = variant_lines(view)
+        if variants:
+            parts += ["### How each variant runs", ""] + [f"- **{v}**: {how}" for v, how in variants] + [""]
+        scale = scale_lines(view)
+        if scale:
+            parts += ["### What the timings measure at this size", ""] + [f"- {line}" for line in scale] + [""]
         for section in sections_for(view):
             parts += [f"### {section.title}", "", section.markdown, ""]
         declared, notes = notes_of(view)

@@ -3,6 +3,10 @@ defines `sections(view) -> list[Section]`, which report.md and report.html show 
 table. `view` is the task's part of the report model (rosetta/report/model.py: its records in the
 registry's order, each judged). A task without such a module gets the generic report only (loss curves,
 deviation from the reference, timings, code). This module also holds the helpers sections draw with.
+
+The same module may define `scale(view) -> list[str]`: what the per-step figures measure at the run's size,
+in place of the generic words (rosetta/report/text.py scale_lines(): a step's arithmetic, from the trained
+parameters the records keep and the batch, against the fastest step measured).
 """
 
 from __future__ import annotations
