@@ -130,6 +130,9 @@ def plan(options: RunOptions, registry: Registry) -> Plan:
         raise UsageError(f"unknown precision {options.precision!r}; choose from {', '.join(PRECISIONS)}")
     if options.executor not in EXECUTORS:
         raise UsageError(f"unknown executor {options.executor!r}; choose from {', '.join(EXECUTORS)}")
+    from rosetta.executors import unavailable  # imported here: the executors import this module
+    if unavailable(options.executor):
+        raise UsageError(unavailable(options.executor))
     devices = ["cpu", "gpu"] if options.device == "all" else [options.device]
     picks = registry.resolve(options.backend, options.all_variants)
     known_recipes = list(dict.fromkeys(r for t in tasks for r in t.recipes))

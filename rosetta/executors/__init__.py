@@ -58,6 +58,20 @@ class Executor:
         return False
 
 
+# What an optional executor needs in the engine's environment: checked without importing it, before a run
+# folder is made, so that a missing install is a one-line error and nothing else.
+REQUIRES = {"ray": ("ray", "pip install -e '.[ray]'")}
+
+
+def unavailable(name: str) -> str | None:
+    """Why the executor cannot run here (its package is missing, and the command that installs it), or None."""
+    import importlib.util
+    if name in REQUIRES and importlib.util.find_spec(REQUIRES[name][0]) is None:
+        module, install = REQUIRES[name]
+        return f"the {name} executor needs {module}, which is not installed in this environment; install it with `{install}`"
+    return None
+
+
 def make_executor(options: RunOptions) -> Executor:
     if options.executor == "ray":
         from rosetta.executors.ray import RayExecutor  # Ray is an optional install: imported only when asked
