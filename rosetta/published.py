@@ -89,7 +89,10 @@ def publish(page: Path, registry: Registry, root: Path = ROOT) -> int:
     """Rewrite every marked table of a page; returns how many there were."""
     text = page.read_text()
     found = tables(text)
-    for table in found:
-        text = text.replace(table.body, render(table, registry, page.parent, root), 1)
-    page.write_text(text)
+    rendered = [render(table, registry, page.parent, root) for table in found]  # every table, before any write
+    pieces, end = [], 0
+    for match, body in zip(MARK.finditer(text), rendered):
+        pieces += [text[end:match.start("body")], body]
+        end = match.end("body")
+    page.write_text("".join(pieces) + text[end:])
     return len(found)

@@ -204,7 +204,8 @@ def _caption(records: list[dict], precision: str, device: str) -> str:
     where = records[0].get("device_name") or machine.get("cpu") or "this machine"
     cores = f", {machine['cores']} cores" if machine.get("cores") and device == "cpu" else ""
     threads = records[0].get("threads")
-    threads_text = f", {threads} threads per framework" if threads else ", each framework's own thread count"
+    threads_text = (f", {threads} thread{'' if str(threads) == '1' else 's'} per framework" if threads
+                    else ", each framework's own thread count")
     repeats = sorted({b["repeats"] for r in records for b in r["report_data"]["benchmarks"]})
     calls = f"{repeats[0]}" if repeats[0] == repeats[-1] else f"{repeats[0]} to {repeats[-1]}"
     return (f"{where}{cores}{threads_text}; {precision}. Median of {calls} calls after one "

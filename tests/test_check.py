@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from conftest import rosetta
+from conftest import REGISTRY, rosetta
 from plugins import BROKEN_TASK
 from rosetta import check
 
@@ -107,7 +107,7 @@ def test_the_check_is_a_plain_function_a_notebook_can_call():
 
 @pytest.mark.parametrize("args, expected", [
     (["--backend", "theano"], "unknown backend 'theano'; known backends: numpy, "),
-    (["--backend", "torch", "--task", "sudoku"], "unknown task 'sudoku'; choose from tensor-ops, autograd, perceptron, classifier, cnn"),
+    (["--backend", "torch", "--task", "sudoku"], f"unknown task 'sudoku'; choose from {', '.join(REGISTRY.tasks)}"),
     ([], "the following arguments are required: --backend"),
 ])
 def test_bad_input_is_one_line_and_exit_code_2(args, expected):

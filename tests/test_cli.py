@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import rosetta
+from conftest import REGISTRY, rosetta
 
 SMALL = ["--size", "3000", "--steps", "30"]
 
@@ -85,7 +85,7 @@ def test_a_torn_last_record_is_skipped_and_the_rest_is_kept(small_run, tmp_path)
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["run", "--task", "sudoku"], "unknown task 'sudoku'; choose from tensor-ops, autograd, perceptron, classifier, cnn"),
+    (["run", "--task", "sudoku"], f"unknown task 'sudoku'; choose from {', '.join(REGISTRY.tasks)}"),
     (["run", "--backend", "theano"], "unknown backend 'theano'; known backends and variants:"),
     (["run", "--backend", "cntk"], "backend 'cntk' cannot run: not runnable"),
     (["run", "--device", "tpu"], "unknown device 'tpu'; choose from cpu, gpu, all"),

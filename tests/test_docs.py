@@ -75,3 +75,19 @@ def test_a_published_table_without_its_data_is_a_one_line_error(tmp_path):
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "no-such-run/results.jsonl is missing" in result.stderr
     assert page.read_text() == text
+
+
+def test_publish_fills_each_mark_in_place_and_a_second_run_changes_nothing(tmp_path):
+    from rosetta import published
+    page = tmp_path / "page.md"
+    run = "docs/results/ladder-float64"
+    page.write_text(f"# Title\n\n<!-- table: {run} columns=variant,recipe -->\n<!-- end table -->\n\nBetween.\n\n"
+                    f"<!-- table: {run} columns=variant,agreement -->\nstale\n<!-- end table -->\n\nEnd.\n")
+    assert published.publish(page, REGISTRY) == 2
+    text = page.read_text()
+    assert text.startswith("# Title\n\n<!-- table: ") and text.endswith("<!-- end table -->\n\nEnd.\n")
+    assert "\n\nBetween.\n\n" in text and "stale" not in text
+    first, second = published.tables(text)
+    assert "| variant" in first.body and "| recipe" in first.body and "vs numpy" in second.body
+    published.publish(page, REGISTRY)
+    assert page.read_text() == text

@@ -11,7 +11,13 @@ VARIANTS = {
 }
 # Every variant trains the perceptron; the CNN has a compiled and an eager form; tensor-ops and autograd
 # are written once, in the default style.
-TASK_VARIANTS = {"tensor-ops": ["jax"], "autograd": ["jax"], "cnn": ["jax", "jax-nojit"]}
+TASK_VARIANTS = {
+    "tensor-ops": ["jax"],
+    "autograd": ["jax"],
+    "cnn": ["jax", "jax-nojit"],
+    "data-parallel": ["jax"],  # the sharding API needs jax.jit
+    "ladder": ["jax"],  # the levels are the recipes, each step under jax.jit
+}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True  # through jax_enable_x64, switched on by train() for float64 problems
 DEVICE_ENVIRONMENT = {

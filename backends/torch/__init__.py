@@ -10,7 +10,13 @@ VARIANTS = {
     "torch-compile": "the whole step (torch.func gradients, the update) compiled into one graph by torch.compile",
 }
 # Every variant trains the perceptron; the other new tasks are written once, in the framework's default style.
-TASK_VARIANTS = {task: ["torch"] for task in ("tensor-ops", "autograd", "cnn")}
+TASK_VARIANTS = {
+    "tensor-ops": ["torch"],
+    "autograd": ["torch"],
+    "cnn": ["torch"],
+    "data-parallel": ["torch"],  # DistributedDataParallel, in the eager style
+    "ladder": ["torch"],  # the levels are the recipes: one column, eager as the lecture
+}
 SUPPORTS_GPU = True
 SUPPORTS_FLOAT64 = True
 # Installed before the others: with the pinned CPU build in place, no other package pulls a CUDA build of torch.
