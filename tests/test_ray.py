@@ -143,6 +143,7 @@ class TwoNodes:
     def __init__(self):
         self.temp = tempfile.mkdtemp(prefix="rosetta-ray-", dir="/tmp")  # short: Ray's socket paths are long
         self.seen: set = set()
+        self.before = descendants(os.getpid())  # what earlier tests of the session left below this process
         self.cluster = Cluster(initialize_head=True, head_node_args=dict(
             num_cpus=1, resources={SLOT: 1}, node_ip_address="127.0.0.1", include_dashboard=False,
             temp_dir=self.temp))
@@ -157,13 +158,14 @@ class TwoNodes:
     def processes(self) -> list[int]:
         """The cluster's processes: those below this test process (its nodes, their Ray workers, the cells'
         workers), and any that name its temporary folder (an orphan would)."""
-        found = sorted(set(pids_with(self.temp)) | descendants(os.getpid()))
+        found = sorted(set(pids_with(self.temp)) | (descendants(os.getpid()) - self.before))
         self.seen |= set(found)
         return found
 
     def left(self) -> list[int]:
-        """Processes of the cluster still running (after shutdown nothing should be)."""
-        return sorted(pid for pid in (self.seen | set(self.processes())) if Path(f"/proc/{pid}").exists())
+        """Processes of the cluster still running (after shutdown nothing should be; an exited process that
+        its parent has not reaped yet, a zombie, runs nothing)."""
+        return sorted(pid for pid in (self.seen | set(self.processes())) if running(pid))
 
     def shutdown(self):
         if not self.closed:
@@ -294,6 +296,14 @@ def parent_of(pid: int) -> int | None:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return None
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def descendants(root: int) -> set:
@@ -446,5 +456,5 @@ def test_zz_no_ray_process_of_the_cluster_is_left(cluster):
         while cluster.left() and time.time() < ends:
             time.sleep(0.5)
     assert not cluster.left(), f"Ray processes left running: {cluster.left()}"
-    alive = [pid for pid in SEEN_WORKERS if Path(f"/proc/{pid}").exists()]
+    alive = [pid for pid in SEEN_WORKERS if running(pid)]
     assert not alive, f"cells' workers outlived the cluster: {alive}"

@@ -1,7 +1,7 @@
 """`rosetta site`: one self-contained index over run folders, with each cell's step time over the runs judged
 as `rosetta compare` judges it. Built from the committed example run's records (no framework runs here):
 three dated copies, the third with PyTorch upgraded and its steps 1.6x slower, the second with a 2 % wobble
-and a busy machine under JAX."""
+and a busy machine under JAX; PyTorch's Adadelta steps spread wide in every copy."""
 
 import json
 import re
@@ -13,6 +13,7 @@ import pytest
 from browser import GEOMETRY, find_chromium, load
 from conftest import REGISTRY, ROOT, rosetta
 from rosetta import site
+from rosetta.report import load as load_report
 
 EXAMPLE = ROOT / "reports" / "example-classifier"
 WIDTHS = (390, 1366, 1920, 2560)
@@ -33,6 +34,8 @@ def runs(tmp_path_factory):
             r = json.loads(json.dumps(r))
             if r["backend"] == "torch" and r.get("step_median_s"):
                 r["step_median_s"] *= torch_factor
+                if r["recipe"] == "adadelta":  # a cell whose steps spread 72 % of their median: noise, not a step
+                    r["step_iqr_s"] = 0.72 * r["step_median_s"]
                 if torch_factor > 1.5:
                     r["framework_version"] = "9.9.9+cpu"
             if busy_jax and r["backend"] == "jax" and r["status"] == "ok":
@@ -66,7 +69,11 @@ def test_site_lists_every_run_oldest_first_with_its_machine_versions_and_verdict
     assert "2025-03-01 10:00" in text and "Dated by folder name" in text
     assert "vm: Intel(R) Xeon(R) Processor, 2 cores" in text
     assert "<span class='warn' title='was 2.13.0+cpu'>PyTorch 9.9.9+cpu</span>" in text  # the upgrade
-    assert text.count("21 agrees, 3 DIFFERS") == 3
+    # the verdict counts, judged here through the report model: the same in each copy
+    frame = load_report(EXAMPLE, REGISTRY).frame
+    counts = frame["agreement"][frame["agreement"].notna() & (frame["agreement"] != "reference")]
+    expected = ", ".join(f"{n} {v}" for v, n in counts.value_counts(sort=False).items())
+    assert counts.size >= 20 and text.count(expected) == 3, expected
 
 
 def test_a_step_beyond_the_noise_is_flagged_and_a_wobble_or_a_busy_machine_is_not(runs):
@@ -82,7 +89,7 @@ def test_a_step_beyond_the_noise_is_flagged_and_a_wobble_or_a_busy_machine_is_no
     flagged = [s["cell"] for s in series.values() if s["flagged"]]
     expected = [c for c, s in series.items() if "/torch/" in c and s["points"][2]["ratio"] > 1 + s["points"][2]["noise"]]
     assert sorted(flagged) == sorted(expected) and len(expected) >= 3
-    noisy = series["classifier/torch/adadelta/float32/cpu"]["points"][2]  # its steps spread 72 % of their median
+    noisy = series["classifier/torch/adadelta/float32/cpu"]["points"][2]  # its steps spread 72 % of their median (above)
     assert noisy["time"] == "not significant" and noisy["noise"] > 0.6
     text = index.read_text()
     assert text.count("<span class='bad'>slower 1.57x</span>") == len(expected) and "not judged" in text
