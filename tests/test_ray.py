@@ -349,9 +349,14 @@ def _machine_dies(cluster, node, worker: int) -> None:
     cluster.cluster.remove_node(node, allow_graceful=False)
 
 
+# A cell long enough to be caught running on a quiet machine (numpy by hand: some 30 us a step, so 10 s or so):
+# with 10,000 steps it could end before its node was removed.
+LONG_STEPS = 300_000
+
+
 def test_a_node_removed_under_a_cell_reruns_it_elsewhere_and_one_record_comes_back(cluster):
     # A long cell (a few seconds) confined to nodes offering "doomed", so that it starts on the one we remove.
-    cell = make_cell("classifier", NUMPY, recipe="manual-sgd", size=2000, steps=10000)
+    cell = make_cell("classifier", NUMPY, recipe="manual-sgd", size=2000, steps=LONG_STEPS)
     with deadline(240):
         doomed = cluster.add(resources={SLOT: 1, "doomed": 1})
         with RayExecutor(cluster.address, resources={"doomed": 0.5}, retries=2) as executor:
@@ -369,7 +374,7 @@ def test_a_node_removed_under_a_cell_reruns_it_elsewhere_and_one_record_comes_ba
 
 
 def test_a_node_removed_under_a_cell_with_no_retry_left_is_one_lost_row(cluster):
-    cell = make_cell("classifier", NUMPY, recipe="manual-sgd", size=2000, steps=10000)
+    cell = make_cell("classifier", NUMPY, recipe="manual-sgd", size=2000, steps=LONG_STEPS)
     with deadline(180):
         doomed = cluster.add(resources={SLOT: 1, "doomed_too": 1})
         with RayExecutor(cluster.address, resources={"doomed_too": 0.5}, retries=0) as executor:

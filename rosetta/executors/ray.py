@@ -48,7 +48,6 @@ SLOT = "rosetta_node"  # the custom resource every node that runs cells offers o
 INSTALL = "pip install -e '.[ray]'"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PROBE_TIMEOUT_S = 180
-CANCEL_GRACE_S = 10
 
 
 def import_ray(loopback: bool):
@@ -154,21 +153,14 @@ class RayExecutor(Executor):
         ray, self.ray = self.ray, None
         if ray is None:
             return
-        try:
-            if self.in_flight:  # Ctrl-C: cancel what is queued; a running cell's worker is stopped by its task
-                for ref in list(self.in_flight):
-                    try:
-                        ray.cancel(ref)
-                    except Exception:  # it had ended meanwhile
-                        pass
-                try:
-                    ray.wait(list(self.in_flight), num_returns=len(self.in_flight), timeout=CANCEL_GRACE_S)
-                except Exception:
-                    pass
-                self.in_flight.clear()
-        finally:
-            if self.initialized_here:
-                ray.shutdown()  # a local instance started here ends with it; a cluster is only disconnected
+        interrupted = bool(self.in_flight)
+        self.in_flight.clear()
+        # Ctrl-C with cells still queued or running: the driver disconnects, which ends its Ray job, and Ray stops
+        # every task the job owns, queued or running. Not ray.cancel() per task: Ray 2.60's owner aborts
+        # (task_manager.cc, "unexpected system state") when a task it cancels is being dispatched at that moment,
+        # which took the whole driver down with a C++ stack trace instead of the resume command.
+        if interrupted or self.initialized_here:
+            ray.shutdown()  # a local instance started here ends with it; a cluster is only disconnected
 
     # ---------------------------------------------------------------------------------- the probe
 
