@@ -72,7 +72,7 @@ def run(task: str = "classifier", backend: str = "all", *, progress: bool = True
 
     Keywords are the options of `rosetta run` with underscores (recipe="manual-sgd", size=2000, steps=20,
     device="cpu", quick=True, out="runs", name="first", resume="runs/first", and each task's own options,
-    e.g. epochs=2); a list is joined with commas (backend=["numpy", "torch"]). progress=False runs quietly."""
+    e.g. epochs=2); a list is joined with commas (backend=["a", "b"] is backend="a,b"). progress=False runs quietly."""
     from rosetta import cli, report, runs
     from rosetta.progress import for_here
 

@@ -6,7 +6,7 @@ entry-point group ``rosetta.backends``) whose ``__init__`` defines, WITHOUT impo
 
 Required constants
 
-    NAME                str   the backend's name, e.g. "torch"
+    NAME                str   the backend's name, e.g. "myfw"
     DISPLAY_NAME        str   how reports name the framework, e.g. "PyTorch"
     IMPORT_NAME         str   the framework's module, checked with importlib.util.find_spec
     ENVIRONMENT         str   "shared" (the project's own environment) or the name of a virtual environment

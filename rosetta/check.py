@@ -1,6 +1,6 @@
 """`rosetta check --backend NAME`: the conformance check of a backend under development.
 
-Plain functions, callable from a notebook: `report = check_backend("paddle")`, then `report.lines()`,
+Plain functions, callable from a notebook: `report = check_backend(name)`, then `report.lines()`,
 `report.failures()` and `report.exit_code`. What it checks, in order (each failure says what to fix):
 
 1. the adapter (backends/<name>/__init__.py, or a plugin's package) against the contract documented in

@@ -406,7 +406,8 @@ def test_resume_finishes_a_run_whose_driver_was_killed(cluster, tmp_path):
         if driver.poll() is None:
             driver.kill()
     before = records_of(tmp_path / "killed")
-    assert 1 <= len(before) < 4, f"{len(before)} records when the driver was killed"
+    assert before, "no cell finished within 180 s, so the driver was killed before it had written anything"
+    assert len(before) < 4, "every cell had finished before the kill: nothing was left for --resume to do"
     resumed = rosetta("run", "--resume", str(tmp_path / "killed"), env=CLI_ENV, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     after = records_of(tmp_path / "killed")
