@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rosetta import judge
+from rosetta.report.model import loss_deviations
 from rosetta.errors import UsageError
 
 SUMMARY_COLUMNS = ("variant", "device", "recipe", "precision", "options", "verdict", "val_accuracy", "agreement",
@@ -151,7 +152,7 @@ class Run:
         there is no reference run of the same problem). Steps count from 0, the loss before any update."""
         rows = []
         for view in self.model.tasks:
-            for r, losses, deviation in curve_series(view):
+            for r, losses, deviation in loss_deviations(view):
                 for step, loss in enumerate(losses):
                     rows.append((judge.cell_name(r), r.get("task"), r.get("backend"), r.get("variant"),
                                  r.get("device"), r.get("recipe"), r.get("precision"), step, float(loss),
@@ -237,18 +238,3 @@ def _keeping_matplotlib_backend():
                 from IPython import get_ipython
                 from matplotlib_inline.backend_inline import configure_inline_support
                 configure_inline_support(get_ipython(), before)
-
-
-def curve_series(view):
-    """Per finished cell of a task that has a loss curve: (record, losses, relative deviation of each loss
-    from the reference's at the same step, or None without a reference). Shared with rosetta/tensorboard.py."""
-    for r in view.finished:
-        losses = r.get("losses")
-        if not losses:
-            continue
-        if view.is_reference(r):
-            deviation = np.zeros(len(losses))
-        else:
-            ref = view.reference_for(r)
-            deviation = judge.relative_deviation(losses, ref["losses"]) if ref and ref.get("losses") else None
-        yield r, losses, deviation

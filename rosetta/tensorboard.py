@@ -94,7 +94,7 @@ def _number(value) -> float | None:
 def write(model, logdir: Path) -> list[str]:
     """Write one TensorBoard run per cell that ran (rosetta/report/model.py's RunReport); returns their names."""
     event_pb2, summary_pb2, api_pb2, metadata, plugin_data_pb2, summary_v2, RecordWriter = _protos()
-    from rosetta.api import curve_series
+    from rosetta.report.model import loss_deviations
 
     logdir = Path(logdir)
     if logdir.exists() and not logdir.is_dir():
@@ -115,7 +115,7 @@ def write(model, logdir: Path) -> list[str]:
         out.write(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString())
 
     for view in model.tasks:
-        curves = {id(r): (losses, deviation) for r, losses, deviation in curve_series(view)}
+        curves = {id(r): (losses, deviation) for r, losses, deviation in loss_deviations(view)}
         for record in view.ran:
             name = run_name(record)
             if name in written:

@@ -6,8 +6,10 @@ nothing else; none judges agreement or orders backends itself.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from rosetta import judge
@@ -151,3 +153,18 @@ def _ms(seconds):
 
 def _mb(n):
     return None if n is None else n / 2**20
+
+
+def loss_deviations(view) -> Iterator[tuple]:
+    """Per finished cell of a task that has a loss curve: (record, losses, relative deviation of each loss
+    from the reference's at the same step, or None without a reference): Run.curves() and TensorBoard's curves."""
+    for r in view.finished:
+        losses = r.get("losses")
+        if not losses:
+            continue
+        if view.is_reference(r):
+            deviation = np.zeros(len(losses))
+        else:
+            ref = view.reference_for(r)
+            deviation = judge.relative_deviation(losses, ref["losses"]) if ref and ref.get("losses") else None
+        yield r, losses, deviation
