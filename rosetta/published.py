@@ -46,8 +46,9 @@ def tables(text: str) -> list[Table]:
     return found
 
 
-def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT) -> str:
-    """The table's Markdown, from its run's results.jsonl, with the data and the command that made it."""
+def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT, loaded: dict | None = None) -> str:
+    """The table's Markdown, from its run's results.jsonl, with the data and the command that made it.
+    loaded: run folder -> its report, shared by the tables of one page (a run is read and judged once)."""
     from rosetta.report import columns, load
 
     run_dir = root / table.run
@@ -56,7 +57,10 @@ def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT) 
         if not needed.exists():
             raise UsageError(f"{needed.relative_to(root)} is missing: a published table needs its run's data and "
                              "command committed")
-    report = load(run_dir, registry)
+    loaded = {} if loaded is None else loaded
+    if run_dir not in loaded:
+        loaded[run_dir] = load(run_dir, registry)
+    report = loaded[run_dir]
     source = (f"Data: [{table.run}/results.jsonl]({os.path.relpath(results, page_dir)}), from "
               f"`{command.read_text().strip()}`; regenerate with `rosetta publish`.\n")
     if table.section:
@@ -89,7 +93,8 @@ def publish(page: Path, registry: Registry, root: Path = ROOT) -> int:
     """Rewrite every marked table of a page; returns how many there were."""
     text = page.read_text()
     found = tables(text)
-    rendered = [render(table, registry, page.parent, root) for table in found]  # every table, before any write
+    loaded: dict = {}
+    rendered = [render(table, registry, page.parent, root, loaded) for table in found]  # all, before any write
     pieces, end = [], 0
     for match, body in zip(MARK.finditer(text), rendered):
         pieces += [text[end:match.start("body")], body]
