@@ -103,3 +103,27 @@ def plugin_site(tmp_path_factory):
     make their entry points visible. The project's environment is left untouched."""
     from plugins import install_plugins
     return install_plugins(tmp_path_factory.mktemp("plugins"))
+
+
+def train_in_process(task_name: str, problem) -> tuple[list, object]:
+    """Drive the reference backend's train() for a task in this process, as the worker drives it
+    (tasks/protocol.py: a float per step, Chunk(losses) for several, Compiled() before training); returns the
+    losses and the Result it returned."""
+    import importlib
+
+    from tasks.protocol import Chunk, Compiled
+
+    module = importlib.import_module(REFERENCE.module_for(REGISTRY.task(task_name))[0])
+    losses, training = [], module.train(problem, "cpu", REFERENCE.default_variant)
+    try:
+        while True:
+            out = next(training)
+            if isinstance(out, Compiled):
+                continue
+            if isinstance(out, Chunk):
+                losses += list(out)
+                continue
+            assert isinstance(out, float), f"train() yielded a {type(out).__name__} (tasks/protocol.py)"
+            losses.append(out)
+    except StopIteration as finished:
+        return losses, finished.value

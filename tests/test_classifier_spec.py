@@ -7,9 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from conftest import REFERENCE, REGISTRY
+from conftest import REFERENCE, REGISTRY, train_in_process
 from rosetta.errors import UsageError
-from tasks.protocol import Chunk, Compiled
 
 TASK = REGISTRY.task("classifier")
 spec = TASK.module
@@ -17,21 +16,7 @@ reference = importlib.import_module(REFERENCE.module_for(TASK)[0])  # backends/<
 
 
 def train(problem):
-    """Drive the reference's train() generator as the worker does: a float per step, Chunk(losses) for
-    several steps, Compiled() once before training; returns (losses, the Result it returned)."""
-    losses, run = [], reference.train(problem, "cpu", REFERENCE.default_variant)
-    try:
-        while True:
-            out = next(run)
-            if isinstance(out, Compiled):
-                continue
-            if isinstance(out, Chunk):
-                losses += list(out)
-                continue
-            assert isinstance(out, float), f"train() yielded a {type(out).__name__} (tasks/protocol.py)"
-            losses.append(out)
-    except StopIteration as done:
-        return losses, done.value
+    return train_in_process("classifier", problem)
 
 
 def test_labels_follow_the_three_zones():

@@ -1,19 +1,17 @@
 """The perceptron task (Course 1's 20-32-32 network, one sample a step, cost (sum z)^2): the spec, every
 backend variant that implements it through the real worker against numpy, and its report section."""
 
-import importlib
 import math
 
 import numpy as np
 import pytest
 
 from conftest import FAST_LANE, REFERENCE, REGISTRY, RUNNABLE, backend_params, make_cell, ok, reference_of, \
-    variant_params
+    train_in_process, variant_params
 from rosetta import envs, judge
 from rosetta.report import write_reports
 from rosetta.report.model import build
 from rosetta.results import append_record
-from tasks.protocol import Chunk, Compiled
 
 TASK = REGISTRY.task("perceptron")
 spec = TASK.module
@@ -40,34 +38,6 @@ def explain(j) -> str:
 
 def norms(record):
     return record["report_data"]["param_norms"]
-
-
-def train_in_process(problem):
-    """Drive the reference's train() as the worker does (tasks/protocol.py): (losses, the returned Result)."""
-    module = importlib.import_module(REFERENCE.module_for(TASK)[0])
-    losses, training = [], module.train(problem, "cpu", REFERENCE.default_variant)
-    try:
-        while True:
-            out = next(training)
-            if isinstance(out, Compiled):
-                continue
-            if isinstance(out, Chunk):
-                losses += list(out)
-                continue
-            assert isinstance(out, float), f"train() yielded a {type(out).__name__} (tasks/protocol.py)"
-            losses.append(out)
-    except StopIteration as finished:
-        return losses, finished.value
-
-
-# ------------------------------------------------------------------------------------------- spec
-
-def test_learning_rate_follows_the_course_schedule():
-    expected = {0: 1e-3, 500: 1e-3, 599: 1e-3, 600: 1e-4, 699: 1e-4, 700: 1e-5, 999: 1e-7}
-    for step, lr in expected.items():
-        assert spec.learning_rate(step) == pytest.approx(lr, rel=1e-12), step
-    problem = spec.make_problem(size=10, precision="float64", lr=0.01)
-    assert problem.learning_rate(0) == pytest.approx(0.01) and problem.learning_rate(650) == pytest.approx(0.001)
 
 
 def test_problem_holds_the_course_network_and_samples_in_order():
@@ -103,7 +73,7 @@ def test_bad_arguments_are_one_line_value_errors(kwargs, message):
 def test_reference_answers_the_exercise_and_explains_why():
     """In-process numpy: the norm falls a little but stays above the norm of what no step can change."""
     problem = spec.make_problem(precision="float64")
-    losses, result = train_in_process(problem)
+    losses, result = train_in_process("perceptron", problem)
     metrics = spec.check(problem, result, losses)
     assert metrics["verdict"] == "ok" and metrics["norm_fell"] and not metrics["norm_converges_to_zero"]
     assert metrics["norm_floor"] < metrics["final_param_norm"] < metrics["initial_param_norm"]
