@@ -2,13 +2,16 @@
 same cell run through rosetta, alternating, in one run.
 
     .venv/bin/python benchmarks/overhead.py [--rounds 10] [--threads 1] [--cpus last] [--backends numpy,torch,...]
+                                            [--hidden 4096] [--batch-size 8192]
 
 For each round and each backend it runs benchmarks/bare/<backend>_manual_sgd.py (numpy and the framework,
 nothing of rosetta) and the same cell through rosetta.runner.run_cell (a rosetta worker process), in
 alternating order (bare first in one round, rosetta first in the next), with the same interpreter, the
 same environment variables and the same thread settings. Both sides train the same problem: this script
 writes it once to an .npz from tasks/classifier.make_problem (the bare scripts read it; the worker builds
-it from the same seed), and the benchmark checks that both loss curves agree.
+it from the same seed), and the benchmark checks that both loss curves agree. --hidden and --batch-size
+(the classifier's options, e.g. the largest point of its sweep) change the problem on both sides: the bare
+scripts take every shape from the arrays they read.
 
 Printed per backend: the median over rounds of each side's steady-state step median, their ratio (the
 median of the per-round ratios rosetta / bare, each pair measured back to back), and the coefficient of
@@ -46,12 +49,17 @@ RECIPE = "manual-sgd"
 MARK = "BARE "
 
 
-def write_problem(path: Path, size: int, seed: int, precision: str, steps: int | None) -> dict:
-    problem = classifier.make_problem(size=size, seed=seed, recipe=RECIPE, precision=precision, steps=steps)
+def write_problem(path: Path, size: int, seed: int, precision: str, steps: int | None,
+                  options: dict | None = None) -> dict:
+    """options: the classifier's task options given (hidden, batch_size), passed to make_problem as the worker
+    passes them."""
+    options = dict(options or {})
+    problem = classifier.make_problem(size=size, seed=seed, recipe=RECIPE, precision=precision, steps=steps,
+                                      **options)
     np.savez(path, x_train=problem.x_train, y_train=problem.y_train, x_val=problem.x_val, y_val=problem.y_val,
              batches=problem.batches, lr=problem.recipe.hyper["lr"], **problem.params)
     return {"size": size, "seed": seed, "precision": precision, "steps": problem.steps,
-            "batch_size": problem.batch_size}
+            "batch_size": problem.batch_size, "hidden": problem.hidden, "options": options}
 
 
 def run_bare(backend: Backend, problem: Path, threads: int | None, timeout: float) -> dict:
@@ -72,7 +80,7 @@ def run_bare(backend: Backend, problem: Path, threads: int | None, timeout: floa
 
 def run_rosetta(backend: Backend, config: dict, threads: int | None, timeout: float) -> dict:
     cell = Cell("classifier", backend.name, backend.default_variant, "cpu", RECIPE, config["precision"],
-                config["size"], config["seed"], config["steps"])
+                config["size"], config["seed"], config["steps"], options=tuple(sorted(config.get("options", {}).items())))
     task = registry.discover_tasks()["classifier"]
     started = time.time()
     record = runner.run_cell(cell, backend, task, run_id="overhead-benchmark", timeout=timeout, threads=threads)
@@ -134,6 +142,8 @@ def main(argv=None) -> int:
                              "(the default) is the machine's last CPU; 'none' leaves the scheduler free")
     parser.add_argument("--size", type=int, default=classifier.DEFAULT_SIZE)
     parser.add_argument("--steps", type=int, help="training steps (default: the recipe's 5,000)")
+    parser.add_argument("--hidden", type=int, help="the classifier's hidden units (default: the course's 12)")
+    parser.add_argument("--batch-size", type=int, help="points per step (default: the recipe's 20)")
     parser.add_argument("--precision", default="float32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=900)
@@ -146,6 +156,14 @@ def main(argv=None) -> int:
         cpus = ({max(os.sched_getaffinity(0))} if args.cpus == "last" else {int(c) for c in args.cpus.split(",")})
         os.sched_setaffinity(0, cpus)
     threads = args.threads or None
+    # Only the options given, sorted by name: the cell's options as `rosetta run --hidden --batch-size` makes them.
+    options = {name: value for name, value in sorted({"batch_size": args.batch_size, "hidden": args.hidden}.items())
+               if value is not None}
+    try:
+        classifier.validate(args.size, RECIPE, args.steps, **options)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
     found = registry.discover_backends()
     chosen = [found[name.strip()] for name in args.backends.split(",") if name.strip()]
     missing = [b.name for b in chosen if not envs.is_installed(b)]
@@ -156,7 +174,7 @@ def main(argv=None) -> int:
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         problem = Path(tmp) / "problem.npz"
-        config = write_problem(problem, args.size, args.seed, args.precision, args.steps)
+        config = write_problem(problem, args.size, args.seed, args.precision, args.steps, options)
         runs = {b.name: {"bare": [], "rosetta": [], "load": []} for b in chosen}
         for round_number in range(args.rounds):
             for k, backend in enumerate(chosen):
@@ -178,7 +196,8 @@ def main(argv=None) -> int:
     print(table(summaries))
     loads = [entry[key] for r in runs.values() for entry in r["load"] for key in ("load_1min_before", "load_1min_after")]
     print(f"\n{args.rounds} rounds, threads {threads or 'framework default'}, CPUs "
-          f"{sorted(os.sched_getaffinity(0))}, {config['steps']} steps of {config['batch_size']} ({args.precision}); "
+          f"{sorted(os.sched_getaffinity(0))}, {config['steps']} steps of {config['batch_size']}, hidden "
+          f"{config['hidden']} ({args.precision}); "
           f"1-minute load average {min(loads):.2f}-{max(loads):.2f} on {os.cpu_count()} cores; "
           f"{time.time() - started:.0f} s")
 

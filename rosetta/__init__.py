@@ -7,10 +7,10 @@ because every worker imports it: the Python API (rosetta.run, rosetta.load) is l
 
 __version__ = "0.2.0"
 
-_API = ("run", "load", "Run", "UsageError")
+_API = ("run", "sweep", "load", "Run", "UsageError")
 
 
-def __getattr__(name):  # rosetta.run, rosetta.load, rosetta.Run: rosetta/api.py (pandas) on first use
+def __getattr__(name):  # rosetta.run, rosetta.sweep, rosetta.load, rosetta.Run: rosetta/api.py (pandas) on first use
     if name in _API:
         from rosetta import api
         return getattr(api, name)

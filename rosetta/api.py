@@ -1,8 +1,9 @@
 """The Python API: `rosetta run` and the reports as a notebook calls them (docs/python-api.md).
 
     rosetta.run(task=..., backend=..., **options) -> Run    the CLI's `rosetta run`, the same options
-    rosetta.load(run_dir) -> Run                            a run folder made by either
-    Run.records, .to_pandas(), .curves(), .report(), .tensorboard(), .compare(other), and an HTML summary
+    rosetta.sweep(task=..., hidden=[...], ...) -> Run       the CLI's `rosetta sweep` (docs/sweeps.md)
+    rosetta.load(run_dir) -> Run                            a run folder made by any of them
+    Run.records, .to_pandas(), .curves(), .sweep(), .report(), .tensorboard(), .compare(other), an HTML summary
 
 There is no second code path: run() turns its keywords into the arguments of `rosetta run` and parses them
 with the CLI's own parser (rosetta/cli.py), so the options, their defaults, their checks and the one-line
@@ -36,13 +37,13 @@ def _registry(registry=None):
     return discover()
 
 
-def run_arguments(options: dict, registry) -> list[str]:
-    """The `rosetta run` arguments that say what the keywords say (task_option=value -> --task-option=value);
-    a keyword the command does not take is a UsageError naming those it does."""
-    from rosetta.cli import Parser, add_run_arguments
+def run_arguments(options: dict, registry, command: str = "run") -> list[str]:
+    """The `rosetta run` (or `rosetta sweep`) arguments that say what the keywords say (task_option=value ->
+    --task-option=value); a keyword the command does not take is a UsageError naming those it does."""
+    from rosetta.cli import build_parser
 
-    run_parser = Parser(prog="rosetta run")  # the command's own options, added by the function `rosetta run` uses
-    add_run_arguments(run_parser, registry)
+    commands = next(a for a in build_parser(registry)._actions if a.dest == "command")
+    run_parser = commands.choices[command]  # the command's own parser, as the command line builds it
     by_name = {}
     for action in run_parser._actions:
         if action.option_strings:
@@ -52,8 +53,8 @@ def run_arguments(options: dict, registry) -> list[str]:
     for name, value in options.items():
         action = by_name.get(name)
         if action is None:
-            raise UsageError(f"rosetta.run() takes no option {name!r}; it takes the options of `rosetta run`: "
-                             f"{', '.join(sorted(by_name))}")
+            raise UsageError(f"rosetta.{command}() takes no option {name!r}; it takes the options of "
+                             f"`rosetta {command}`: {', '.join(sorted(by_name))}")
         flag = max(action.option_strings, key=len)
         if action.nargs == 0:  # a switch: True gives it, False leaves it out
             if not isinstance(value, (bool, np.bool_)):
@@ -74,15 +75,34 @@ def run(task: str = "classifier", backend: str = "all", *, progress: bool = True
     Keywords are the options of `rosetta run` with underscores (recipe="manual-sgd", size=2000, steps=20,
     device="cpu", quick=True, out="runs", name="first", resume="runs/first", and each task's own options,
     e.g. epochs=2); a list is joined with commas (backend=["a", "b"] is backend="a,b"). progress=False runs quietly."""
-    from rosetta import cli, report, runs
-    from rosetta.progress import for_here
+    from rosetta import cli
 
     registry = _registry(registry)
     options = {"task": task, "backend": backend, **options}
     argv = ["run", *run_arguments(options, registry)]
     args = cli.build_parser(registry).parse_args(argv)  # the CLI's checks, defaults and messages
     args.argv = argv
-    prepared = cli.prepare_run(args, registry)
+    return _execute(cli.prepare_run(args, registry), registry, progress)
+
+
+def sweep(task: str = "classifier", backend: str = "all", *, progress: bool = True, registry=None,
+          **options) -> "Run":
+    """Run a sweep, as `rosetta sweep` does (docs/sweeps.md), write its report, and return the Run; sizes are
+    lists (hidden=[12, 1024]), the other keywords those of rosetta.run(), plus ceiling_size. Run.sweep() is
+    its table of timings."""
+    from rosetta import cli
+
+    registry = _registry(registry)
+    argv = ["sweep", *run_arguments({"task": task, "backend": backend, **options}, registry, "sweep")]
+    args = cli.build_parser(registry).parse_args(argv)
+    args.argv = argv
+    return _execute(cli.prepare_sweep(args, registry), registry, progress)
+
+
+def _execute(prepared, registry, progress: bool) -> "Run":
+    from rosetta import cli, runs
+    from rosetta.progress import for_here
+
     if progress:
         cli.warn_if_busy()
     try:
@@ -160,6 +180,24 @@ class Run:
                                  else float("nan")))
         return pd.DataFrame(rows, columns=["cell", "task", "backend", "variant", "device", "recipe", "precision",
                                            "step", "loss", "deviation"])
+
+    def sweep(self) -> pd.DataFrame:
+        """A sweep's timings, one row per variant and point: the sizes, the task's FLOPs and least bytes per step,
+        the median step time, the achieved GFLOP/s and its share of the machine's matmul ceiling measured in the
+        same run (rosetta/report/sweep.py); a run that is not a sweep is a UsageError."""
+        from rosetta.report import sweep as sweep_report
+
+        swept = sweep_report.build(self.model)
+        if swept is None:
+            raise UsageError(f"{self.run_dir} is not a sweep; make one with rosetta.sweep() or `rosetta sweep`")
+        rows = []
+        for t in swept.timings:
+            peak = swept.peak(t.device)
+            rows.append({"variant": t.variant, "device": t.device, **dict(t.point.sizes), "flops": t.point.flops,
+                         "bytes": t.point.bytes, "step_s": t.step_s, "gflops": t.gflops,
+                         "share_of_peak": t.gflops / peak.matmul_gflops if peak else float("nan"),
+                         "timing_flag": t.flag or None})
+        return pd.DataFrame(rows)
 
     # ------------------------------------------------------------------------------------------- outputs
 

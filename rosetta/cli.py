@@ -8,6 +8,7 @@ exit code 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import signal
 import os
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from rosetta import envs
 from rosetta.errors import UsageError
-from rosetta.plan import DEFAULT_THREADS, EXECUTORS, RunOptions
+from rosetta.plan import DEFAULT_CEILING_SIZE, DEFAULT_THREADS, EXECUTORS, RunOptions
 from rosetta.registry import ROOT, PluginWarning, Registry, discover
 
 
@@ -56,8 +57,9 @@ def task_option_type(option):
     return convert
 
 
-def add_run_arguments(run: argparse.ArgumentParser, registry: Registry) -> None:
-    """The options of `rosetta run` (and of `rosetta sweep`, which runs the same cells over a grid)."""
+def add_run_arguments(run: argparse.ArgumentParser, registry: Registry, lists: bool = False) -> None:
+    """The options of `rosetta run` (and of `rosetta sweep`, which runs the same cells over a grid: lists,
+    every whole-number task option takes a comma-separated list, e.g. --hidden 12,1024)."""
     run.add_argument("--task", default="classifier",
                      help=f"task name, comma-separated, or 'all' (default: classifier; known: {', '.join(registry.tasks)})")
     run.add_argument("--backend", default="all",
@@ -96,6 +98,8 @@ def add_run_arguments(run: argparse.ArgumentParser, registry: Registry) -> None:
         if option.kind == "flag":
             run.add_argument(option.flag, dest=f"task_{name}", action="store_true", help=help_text)
         else:
+            if lists and option.kind == "int":
+                option = dataclasses.replace(option, kind="ints")
             run.add_argument(option.flag, dest=f"task_{name}", type=task_option_type(option), help=help_text)
 
 
@@ -107,6 +111,13 @@ def build_parser(registry: Registry) -> Parser:
     add_run_arguments(run, registry)
     run.add_argument("--resume", type=Path, metavar="RUN_DIR",
                      help="run only the cells an interrupted run did not finish (its other options are reused)")
+
+    sweep = commands.add_parser("sweep", help="one task over a grid of its sizes: each framework's step time and "
+                                              "GFLOP/s against the machine's ceiling, measured in the same run")
+    add_run_arguments(sweep, registry, lists=True)
+    sweep.set_defaults(recipe=None)
+    sweep.add_argument("--ceiling-size", type=positive_int, default=DEFAULT_CEILING_SIZE,
+                       help=f"n of the n x n matmul that measures each framework's peak (default {DEFAULT_CEILING_SIZE})")
 
     listing = commands.add_parser("list", help="tasks, backends, variants and what is installed")
     listing.add_argument("--markdown", action="store_true", help="the backends as Markdown tables (docs/backends.md)")
@@ -194,6 +205,30 @@ def cmd_run(args, registry: Registry) -> int:
     return execute_and_report(prepare_run(args, registry), registry)
 
 
+def cmd_sweep(args, registry: Registry) -> int:
+    """`rosetta sweep`: a run over a grid of the task's sizes (rosetta/sweeps.py), then the sweep's report."""
+    return execute_and_report(prepare_sweep(args, registry), registry)
+
+
+def prepare_sweep(args, registry: Registry):
+    """The parsed arguments of `rosetta sweep` -> runs.Prepared (shared with rosetta.sweep(), rosetta/api.py)."""
+    from rosetta import runs, sweeps
+
+    options = run_options(args, registry)
+    task = sweeps.sweep_task(options, registry)
+    sizes = {k: v for k, v in options.task_options.items() if k in task.sweep.sizes}
+    for name, values in options.task_options.items():
+        if name not in sizes and isinstance(values, tuple):
+            if len(values) > 1:
+                raise UsageError(f"--{name.replace('_', '-')} takes one value in a sweep; the sizes it varies: "
+                                 + ", ".join("--" + s.replace("_", "-") for s in task.sweep.sizes))
+            options.task_options[name] = values[0]
+    options.grid = sweeps.grid(task, sizes, args.quick)
+    options.task_options = {k: v for k, v in options.task_options.items() if k not in sizes}
+    options.ceiling_size = args.ceiling_size
+    return runs.prepare(options, registry, args.out, args.name, command="rosetta " + " ".join(args.argv))
+
+
 def prepare_run(args, registry: Registry):
     """The parsed arguments of `rosetta run` -> runs.Prepared: a new run folder, or the interrupted run that
     --resume names (shared with rosetta.run(), rosetta/api.py, which parses its keywords with this parser)."""
@@ -219,10 +254,14 @@ def warn_if_busy() -> None:
               file=sys.stderr)
 
 
+SWEEP_SUMMARY = ("The machine's ceiling", "Fastest at each size", "At the largest size")
+
+
 def execute_and_report(prepared, registry: Registry) -> int:
     """Run the prepared cells with a progress bar, then write and print the reports (shared with sweep)."""
     from rosetta import report, runs
     from rosetta.progress import TerminalProgress
+    from rosetta.report import sweep as sweep_report
     from rosetta.report.terminal import print_table
 
     warn_if_busy()
@@ -237,7 +276,12 @@ def execute_and_report(prepared, registry: Registry) -> int:
         signal.signal(signal.SIGTERM, previous)
     written = report.write_reports(prepared.run_dir, registry)
     model = report.load(prepared.run_dir, registry)
-    print_table(model)
+    swept = sweep_report.build(model)
+    if swept is None:
+        print_table(model)
+    else:  # a sweep: what a reader wants first, the winners and how close they come to the ceiling
+        shown = [s for s in sweep_report.sections(swept) if s.title.startswith(SWEEP_SUMMARY)]
+        print("\n\n".join(f"{s.title}\n\n{s.markdown}" for s in shown))
     timed = [r for r in model.records if r.get("status") == "ok" and r.get("load")]
     busy = [r for r in timed if r["load"].get("busy")]
     if busy:
@@ -364,6 +408,6 @@ def cmd_site(args, registry: Registry) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "list": cmd_list, "setup": cmd_setup, "report": cmd_report, "doctor": cmd_doctor,
             "compare": cmd_compare, "check": cmd_check, "images": cmd_images, "publish": cmd_publish,
             "site": cmd_site}

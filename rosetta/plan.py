@@ -18,6 +18,9 @@ DEVICES = ("cpu", "gpu", "all")
 PRECISIONS = ("float32", "float64")
 DEFAULT_THREADS = 1
 EXECUTORS = ("local", "ray")
+# A sweep's ceiling: matmul at n x n, large enough to reach a BLAS's peak on one core, small enough to take
+# seconds per framework (docs/sweeps.md).
+DEFAULT_CEILING_SIZE = 2048
 
 
 @dataclass
@@ -45,6 +48,10 @@ class RunOptions:
     executor: str = "local"
     address: str | None = None  # the Ray cluster to connect to (executor "ray")
     cells_per_node: int = 1  # how many cells may share a node (executor "ray"); 1 for timings
+    # A sweep (`rosetta sweep`, rosetta/sweeps.py): its points, each a dict of the task's size options -> value;
+    # None for a plain run.
+    grid: list | None = None
+    ceiling_size: int = DEFAULT_CEILING_SIZE
 
     @classmethod
     def from_dict(cls, saved: dict) -> "RunOptions":
@@ -83,6 +90,7 @@ class Cell:
     lr: float | None = None
     options: tuple = ()  # (name, value) pairs, sorted
     axes: tuple = ()  # (name, value) pairs of the options that vary between cells
+    role: str = ""  # in a sweep: "timed", "check" or "ceiling" (rosetta/sweeps.py); "" in a plain run
 
     @property
     def id(self) -> str:
@@ -97,7 +105,8 @@ class Cell:
         """The cell as the record states it."""
         return {"cell": self.id, "task": self.task, "backend": self.backend, "variant": self.variant,
                 "device": self.device, "recipe": self.recipe, "precision": self.precision, "size": self.size,
-                "seed": self.seed, "steps": self.steps, "lr": self.lr, "options": self.option_values}
+                "seed": self.seed, "steps": self.steps, "lr": self.lr, "options": self.option_values,
+                **({"role": self.role} if self.role else {})}
 
 
 @dataclass
@@ -122,28 +131,17 @@ def choose(value: str, allowed, what: str) -> list[str]:
 def plan(options: RunOptions, registry: Registry) -> Plan:
     """Validate a run's options and expand them into cells; every unavailable backend (retired, broken
     plugin) is one row per task saying why. Bad input is a UsageError naming what to do."""
+    check_common(options)
+    if options.grid is not None:
+        from rosetta.sweeps import plan_sweep  # imported here: the sweep builds on this module
+        return plan_sweep(options, registry)
     task_names = choose(options.task, registry.tasks, "task")
     tasks = [registry.task(name) for name in task_names]
-    if options.device not in DEVICES:
-        raise UsageError(f"unknown device {options.device!r}; choose from {', '.join(DEVICES)}")
-    if options.precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {options.precision!r}; choose from {', '.join(PRECISIONS)}")
-    if options.executor not in EXECUTORS:
-        raise UsageError(f"unknown executor {options.executor!r}; choose from {', '.join(EXECUTORS)}")
-    from rosetta.executors import unavailable  # imported here: the executors import this module
-    if unavailable(options.executor):
-        raise UsageError(unavailable(options.executor))
     devices = ["cpu", "gpu"] if options.device == "all" else [options.device]
     picks = registry.resolve(options.backend, options.all_variants)
     known_recipes = list(dict.fromkeys(r for t in tasks for r in t.recipes))
     recipes = None if options.recipe == "all" else choose(options.recipe, known_recipes, "recipe")
-    given = {k: v for k, v in options.task_options.items() if v not in (None, False)}
-    refused = [name for name in given if not any(name in t.options for t in tasks)]
-    if refused:
-        takers = [t.name for t in registry.tasks.values() if refused[0] in t.options]
-        flag = "--" + refused[0].replace("_", "-")
-        raise UsageError(f"{flag} is not an option of task {', '.join(task_names)}; "
-                         f"it applies to task {', '.join(takers) or 'none'}")
+    given = given_options(options, tasks, registry)
     unavailable = ([b for b in registry.backends.values() if not b.runnable]
                    if "all" in options.backend.split(",") else [])
     cells: list[Cell] = []
@@ -154,6 +152,31 @@ def plan(options: RunOptions, registry: Registry) -> Plan:
         cells += [Cell(task.name, b.name, b.name, "-", "-", options.precision, options.size or task.default_size,
                        options.seed, options.steps, options.lr) for b in unavailable]
     return Plan(tasks=tasks, cells=cells, picks=picks)
+
+
+def check_common(options: RunOptions) -> None:
+    """What every run and sweep must get right: device, precision, executor."""
+    if options.device not in DEVICES:
+        raise UsageError(f"unknown device {options.device!r}; choose from {', '.join(DEVICES)}")
+    if options.precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {options.precision!r}; choose from {', '.join(PRECISIONS)}")
+    if options.executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {options.executor!r}; choose from {', '.join(EXECUTORS)}")
+    from rosetta.executors import unavailable  # imported here: the executors import this module
+    if unavailable(options.executor):
+        raise UsageError(unavailable(options.executor))
+
+
+def given_options(options: RunOptions, tasks: list, registry: Registry) -> dict:
+    """The task options the run was given; one no chosen task takes is a UsageError naming the tasks that do."""
+    given = {k: v for k, v in options.task_options.items() if v not in (None, False)}
+    refused = [name for name in given if not any(name in t.options for t in tasks)]
+    if refused:
+        takers = [t.name for t in registry.tasks.values() if refused[0] in t.options]
+        flag = "--" + refused[0].replace("_", "-")
+        raise UsageError(f"{flag} is not an option of task {', '.join(t.name for t in tasks)}; "
+                         f"it applies to task {', '.join(takers) or 'none'}")
+    return given
 
 
 def plan_task(task, options: RunOptions, picks: list[tuple[Backend, str]], devices: list[str],

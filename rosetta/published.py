@@ -8,6 +8,7 @@ section of the task's own report (tasks/<task>_report.py) by the start of its ti
     ...generated...
     <!-- end table -->
     <!-- table: docs/results/autograd section="Autograd: the gradient check" -->
+    <!-- table: docs/results/sweep-classifier section="Fastest at each size" -->   (a sweep's sections)
 
 `rosetta publish PAGE` rewrites every marked table from its run's records, through the same report model
 (and the same judge) as the run's own report; tests/test_docs.py checks that each published table is what
@@ -79,11 +80,14 @@ def render(table: Table, registry: Registry, page_dir: Path, root: Path = ROOT, 
 
 
 def _section(report, table: Table) -> str:
+    from rosetta.report import sweep
     from rosetta.report.sections import sections_for
 
-    found = [s for view in report.tasks for s in sections_for(view) if s.title.startswith(table.section)]
+    swept = sweep.build(report)  # a sweep's sections (rosetta/report/sweep.py), else the tasks' own
+    every = sweep.sections(swept) if swept is not None else [s for view in report.tasks for s in sections_for(view)]
+    found = [s for s in every if s.title.startswith(table.section)]
     if not found:
-        titles = [s.title for view in report.tasks for s in sections_for(view)]
+        titles = [s.title for s in every]
         raise UsageError(f"{table.run} has no report section titled {table.section!r}; its sections: "
                          f"{'; '.join(titles) or 'none'}")
     return found[0].markdown.strip()

@@ -42,6 +42,17 @@ Module-level names (required ones in capitals without a default):
     IMPLEMENTATIONS   str   optional, for a task shipped in a package of its own: a package holding one module per
                             backend it brings an implementation for, named after the backend (my_task_impl.torch);
                             a backend's own folder (backends/<name>/<task module>.py) wins over it
+    Sweeps (`rosetta sweep`: the task over a grid of its sizes, against the machine's ceiling; docs/sweeps.md):
+    SWEEP             tasks.protocol.Sweep: the options that are sizes, the default grid, steps (default None:
+                            the task cannot be swept)
+    step_cost(size, recipe, precision="float32", **options) -> tasks.protocol.StepCost
+                            required with SWEEP: the FLOPs (all, and those of matrix products) and the least bytes
+                            (in that precision) of one training step at a point, counted from the shapes in numpy
+                            or plain Python; options are the task's, as make_problem takes them
+    CEILING           str   for a task of checks: the recipe that measures the machine's ceiling (the peak matmul
+                            rate and a large copy's bandwidth, in its record's metrics peak_matmul_gflops and
+                            bandwidth_gbs); a sweep runs it for each framework beside the grid
+
     sections(view) -> list[Section]
                             optional, in a module beside the spec named <module>_report (tasks/cnn_report.py):
                             the task's own parts of report.md and report.html (rosetta/report/sections.py)
@@ -104,6 +115,9 @@ class Task:
     same_problem: tuple
     rank: int = 100
     implementations: str | None = None  # a package of backend modules shipped with the task (a plugin's)
+    sweep: object = None  # tasks.protocol.Sweep, or None: the task has no sizes to sweep
+    step_cost: object = None  # the spec's step_cost(size, recipe, precision, **options) -> StepCost
+    ceiling: str | None = None  # the recipe that measures the machine's ceiling (a task of checks)
     origin: str = "built-in"
     path: str | None = None  # the spec's file, for a worker in an environment that cannot import it
     module: ModuleType | None = field(default=None, repr=False)
@@ -165,6 +179,15 @@ def task_from_module(module_name: str, origin: str = "built-in") -> Task:
     if missing:
         raise AttributeError(f"task {module_name} lacks {', '.join(missing)} (see rosetta/task.py)")
     options = dict(getattr(module, "OPTIONS", {}))
+    sweep = getattr(module, "SWEEP", None)
+    if sweep is not None:
+        unknown = [name for name in sweep.sizes if name not in options]
+        if unknown or not hasattr(module, "step_cost"):
+            raise AttributeError(f"task {module_name}: SWEEP " + (f"names {unknown[0]!r}, not one of its OPTIONS"
+                                 if unknown else "needs step_cost(size, recipe, precision, **options)"))
+    ceiling = getattr(module, "CEILING", None)
+    if ceiling is not None and ceiling not in getattr(module, "RECIPES", {}):
+        raise AttributeError(f"task {module_name}: CEILING {ceiling!r} is not one of its RECIPES")
     accepted = inspect.signature(module.make_problem).parameters
     # an option make_problem does not take is one locate_data consumes (e.g. --download)
     refused = [name for name in options if name not in accepted and not hasattr(module, "locate_data")]
@@ -184,5 +207,6 @@ def task_from_module(module_name: str, origin: str = "built-in") -> Task:
         same_problem=tuple(getattr(module, "SAME_PROBLEM", COMMON_IDENTITY + tuple(sorted(options)))),
         rank=int(getattr(module, "RANK", 100)),
         implementations=getattr(module, "IMPLEMENTATIONS", None),
+        sweep=sweep, step_cost=getattr(module, "step_cost", None), ceiling=ceiling,
         origin=origin, path=getattr(module, "__file__", None), module=module,
     )

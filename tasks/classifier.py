@@ -15,6 +15,12 @@ clock is honest) and returns a `Result`. A backend that runs many steps in one c
 Keras' fit()) yields Chunk(losses) instead, with step_seconds where it can time each step inside the call;
 one that compiles ahead of training may first yield Compiled(), which tells the worker that setup and
 compilation end there (tasks/protocol.py).
+
+Two options change the model's size: `hidden` (the hidden layer's width, default the course's 12) and
+`batch_size` (points per step, default the recipe's). A backend reads both from the problem
+(problem.hidden, from W1's shape; problem.batch_size), never from a constant. `rosetta sweep` varies them
+together (SWEEP) and divides each point's measured step time by step_cost(), the arithmetic of one step
+counted by hand from the shapes (the last section of this module).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from tasks.protocol import Chunk, Compiled, curve_problem  # noqa: F401 (the step protocol, for the backends)
+from tasks.protocol import StepCost, Sweep, TaskOption
 
 NAME = "classifier"
 SUMMARY = "3-zone toy classifier of Course 1: a 2-12-3 MLP, softmax cross-entropy, four recipes"
@@ -39,9 +46,15 @@ QUICK_SIZE = 20_000
 QUICK_STEPS = {"manual-sgd": 1000}
 MIN_SIZE = 100
 VALIDATION_FRACTION = 0.05  # the course keeps 2 to 10 % of the data aside
-HIDDEN = 12
+INPUTS = 2
+HIDDEN = 12  # the course's hidden width; option `hidden` changes it
 CLASSES = 3
 INIT_SCALE = 0.01
+
+OPTIONS = {
+    "hidden": TaskOption("hidden", "hidden units (default 12, the course's)"),
+    "batch_size": TaskOption("batch_size", "points per step (default: the recipe's own)"),
+}
 
 # Over the first steps the loss curves of float64 backends agree with numpy to about 1e-15
 # (only summation order differs); float32 curves drift apart by rounding, so they get a looser bound.
@@ -93,16 +106,16 @@ def manual_sgd_learning_rate(step: int, base: float = 0.5) -> float:
 
 @dataclass
 class Problem:
-    """One instance of the task. Parameters use the course's layout: W1 is (2, 12), W2 is (12, 3),
+    """One instance of the task. Parameters use the course's layout: W1 is (2, hidden), W2 is (hidden, 3),
     so `x @ W1 + b1`; a framework whose dense layers store (out, in) transposes them itself."""
 
     x_train: np.ndarray  # (n_train, 2), float32 or float64
     y_train: np.ndarray  # (n_train,), int64 labels in 0..2
     x_val: np.ndarray
     y_val: np.ndarray
-    params: dict  # name -> array: W1 (2, 12), b1 (12,), W2 (12, 3), b2 (3,)
+    params: dict  # name -> array: W1 (2, hidden), b1 (hidden,), W2 (hidden, 3), b2 (3,); hidden 12 by default
     batches: np.ndarray  # (steps, batch_size) int64 row indices into x_train, in training order
-    recipe: Recipe
+    recipe: Recipe  # its batch_size is the run's (option batch_size replaces the recipe's own)
     precision: str
     seed: int
 
@@ -113,6 +126,11 @@ class Problem:
     @property
     def batch_size(self) -> int:
         return self.recipe.batch_size
+
+    @property
+    def hidden(self) -> int:
+        """The hidden layer's width, read from the weights (W1 is (2, hidden)): what a backend builds its model with."""
+        return self.params["W1"].shape[1]
 
     def learning_rate(self, step: int) -> float:
         if self.recipe.name == "manual-sgd":
@@ -136,9 +154,15 @@ def labels_of(x: np.ndarray) -> np.ndarray:
     return labels
 
 
-def initial_params(rng: np.random.Generator, dtype) -> dict:
-    shapes = {"W1": (2, HIDDEN), "b1": (HIDDEN,), "W2": (HIDDEN, CLASSES), "b2": (CLASSES,)}
-    return {name: (rng.standard_normal(shape) * INIT_SCALE).astype(dtype) for name, shape in shapes.items()}
+def param_shapes(hidden: int = HIDDEN) -> dict:
+    return {"W1": (INPUTS, hidden), "b1": (hidden,), "W2": (hidden, CLASSES), "b2": (CLASSES,)}
+
+
+def initial_params(rng: np.random.Generator, dtype, hidden: int = HIDDEN) -> dict:
+    """randn * 0.01 for each parameter, drawn in the order W1, b1, W2, b2 (one standard_normal call each: the
+    course's width draws exactly the numbers it always drew)."""
+    return {name: (rng.standard_normal(shape) * INIT_SCALE).astype(dtype)
+            for name, shape in param_shapes(hidden).items()}
 
 
 def batch_order(rng: np.random.Generator, n_train: int, batch_size: int, steps: int) -> np.ndarray:
@@ -149,16 +173,27 @@ def batch_order(rng: np.random.Generator, n_train: int, batch_size: int, steps: 
     return order[: steps * batch_size].reshape(steps, batch_size).astype(np.int64)
 
 
-def validate(size: int, recipe: str, steps: int | None = None) -> None:
-    """Raise ValueError, with a message that says what to do, for a size, recipe or step count that cannot run."""
+def _whole(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def validate(size: int, recipe: str, steps: int | None = None, hidden: int | None = None,
+             batch_size: int | None = None) -> None:
+    """Raise ValueError, with a message that says what to do, for a size, recipe, step count, hidden width or
+    batch size that cannot run."""
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; known recipes: {', '.join(RECIPES)}")
+    if hidden is not None and not (_whole(hidden) and hidden >= 1):
+        raise ValueError(f"--hidden must be a whole number of at least 1, got {hidden!r}")
+    if batch_size is not None and not (_whole(batch_size) and batch_size >= 1):
+        raise ValueError(f"--batch-size must be a whole number of at least 1, got {batch_size!r}")
     if size < MIN_SIZE:
         raise ValueError(f"size {size} is too small; the classifier needs at least {MIN_SIZE} points")
     n_train = size - validation_size(size)
-    if n_train < RECIPES[recipe].batch_size:
-        raise ValueError(f"size {size} leaves {n_train} training points, fewer than one batch of "
-                         f"{RECIPES[recipe].batch_size} for recipe {recipe}; use a larger --size")
+    batch = RECIPES[recipe].batch_size if batch_size is None else batch_size
+    if n_train < batch:
+        raise ValueError(f"size {size} leaves {n_train} training points, fewer than one batch of {batch} for "
+                         f"recipe {recipe}; use a larger --size" + (" or a smaller --batch-size" if batch_size else ""))
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}")
 
@@ -169,15 +204,20 @@ def validation_size(size: int) -> int:
 
 def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_RECIPE,
                  precision: str = "float32", steps: int | None = None, lr: float | None = None,
-                 hyper: dict | str | None = None) -> Problem:
+                 hyper: dict | str | None = None, hidden: int | None = None,
+                 batch_size: int | None = None) -> Problem:
     """lr, when given, replaces the recipe's learning rate (for manual-sgd: the schedule's starting value).
     hyper: overrides of the recipe's hyper-parameters (a dict, or its JSON), to run the reference under a
     framework's own rule (a declared difference's simulation, rosetta/backend.py): values replace the recipe's,
-    and "adam_epsilon": "hat" adds eps before the bias correction, as TensorFlow's Adam does."""
-    validate(size, recipe, steps)
+    and "adam_epsilon": "hat" adds eps before the bias correction, as TensorFlow's Adam does.
+    hidden: the hidden layer's width (default 12, the course's); batch_size replaces the recipe's (and with it
+    the steps of a one-epoch recipe)."""
+    validate(size, recipe, steps, hidden=hidden, batch_size=batch_size)
     if precision not in AGREEMENT_TOLERANCE:
         raise ValueError(f"unknown precision {precision!r}; choose float32 or float64")
     chosen = RECIPES[recipe]
+    if batch_size is not None:
+        chosen = replace(chosen, batch_size=int(batch_size))
     if lr is not None:
         chosen = replace(chosen, hyper={**chosen.hyper, "lr": lr})
     if hyper:
@@ -192,7 +232,7 @@ def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_
     x = x.astype(precision)
     return Problem(
         x_train=x[:n_train], y_train=y[:n_train], x_val=x[n_train:], y_val=y[n_train:],
-        params=initial_params(init_rng, precision),
+        params=initial_params(init_rng, precision, HIDDEN if hidden is None else int(hidden)),
         batches=batch_order(order_rng, n_train, chosen.batch_size, steps),
         recipe=chosen, precision=precision, seed=seed,
     )
@@ -269,13 +309,119 @@ CLASS_NAMES = ("zone 0 (left)", "zone 1 (upper right)", "zone 2 (lower)")
 
 
 def predict(params: dict, x: np.ndarray) -> np.ndarray:
-    """Logits of the 2-12-3 perceptron for points x (n, 2), in numpy: what the report draws regions with."""
+    """Logits of the 2-hidden-3 perceptron for points x (n, 2), in numpy: what the report draws regions with."""
     params = {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
     hidden = np.maximum(np.asarray(x, dtype=np.float64) @ params["W1"] + params["b1"], 0)
     return hidden @ params["W2"] + params["b2"]
 
 
+# The final parameters go into the record for the decision regions only while they stay small: a sweep's
+# 2-4096-3 network would put 24,579 numbers in every record.
+REPORTED_PARAMETERS = 2_000
+
+
 def summary_for_report(problem: Problem, result: Result) -> dict:
     """Small JSON-able data the worker stores in the record for the report: the final parameters
-    (75 numbers), from which the report redraws the decision regions without the framework."""
+    (75 numbers at the course's width, none beyond REPORTED_PARAMETERS), from which the report redraws the
+    decision regions without the framework."""
+    if sum(np.size(v) for v in problem.params.values()) > REPORTED_PARAMETERS:
+        return {}
     return {"params": {name: np.asarray(result.params[name], dtype=np.float64).tolist() for name in problem.params}}
+
+
+# -------------------------------------------------------------------------------- sweep: one step's cost
+#
+# `rosetta sweep` runs the classifier over a grid of (hidden, batch_size) and divides each point's measured
+# step time by step_cost(). The counting convention, once for every term below:
+#
+# - a matrix product (M, K) @ (K, N) is 2*M*N*K: a multiply and an add per term (dense_flops holds these);
+# - every other operation counts 1 per element it produces: add, subtract, multiply, divide, max, compare,
+#   exp, log, sqrt; a reduction (a sum or a max over n numbers) counts n;
+# - a gather (the batch's rows, the label's column), a copy or a masked write of zeros costs nothing;
+# - operations on a handful of scalars (the mean's division, a bias correction 1 - beta^t) are left out;
+# - bytes: the batch read, the parameters and the optimizer's state read and written once (activations not
+#   counted); activation_bytes: what an unfused step moves on top, every intermediate written and read once.
+#
+# B = batch size, D = 2 inputs, H = hidden width, C = 3 classes, P = D*H + H + H*C + C parameters.
+# The step is the reference's (backends/<reference>/classifier.py), the course's softmax cross-entropy
+# written as log-softmax; a framework that does more or less work than this shows up in its rate.
+
+# Optimizer state per parameter, and the update's operations per parameter (the numpy reference's formulas).
+UPDATE_STATE = {"manual-sgd": 0, "sgd-momentum": 1, "adam": 2, "adadelta": 2}
+UPDATE_FLOPS = {
+    "manual-sgd": 2,  # p -= lr * g: multiply, subtract
+    "sgd-momentum": 4,  # v = momentum * v + g (2); p -= lr * v (2)
+    # m = b1 m + (1 - b1) g (3); v = b2 v + (1 - b2) g g (4); m / (1 - b1^t), v / (1 - b2^t) (2);
+    # p -= lr * m_hat / (sqrt(v_hat) + eps) (sqrt, add, divide, multiply, subtract: 5)
+    "adam": 14,
+    # s = rho s + (1 - rho) g g (4); delta = sqrt(d + eps) / sqrt(s + eps) * g (add, sqrt, add, sqrt, divide,
+    # multiply: 6); d = rho d + (1 - rho) delta delta (4); p -= lr * delta (2)
+    "adadelta": 16,
+}
+
+SWEEP = Sweep(
+    sizes=("hidden", "batch_size"),
+    # From the course's model (2-12-3, batch 20) to a 2-4096-3 one on batches of 8192: about 5e3 to 9e8 dense
+    # FLOPs a step. The largest batch fits the quick data set (19,000 training points at QUICK_SIZE).
+    grid=({"hidden": 12, "batch_size": 20}, {"hidden": 64, "batch_size": 100}, {"hidden": 256, "batch_size": 500},
+          {"hidden": 1024, "batch_size": 2000}, {"hidden": 4096, "batch_size": 8192}),
+    # The course's loop (lr 0.5 over the first 1,100 steps): no point diverges over 30 steps, in float32 or
+    # float64 (tests/test_classifier_spec.py), and its update is the plainest, the same in every framework.
+    recipe="manual-sgd",
+    size=QUICK_SIZE,
+)
+
+
+def step_cost(size: int, recipe: str, precision: str = "float32", hidden: int | None = None,
+              batch_size: int | None = None, **_) -> StepCost:
+    """The FLOPs and the least bytes of one training step of `recipe` at this hidden width and batch size
+    (default: the course's 12 and the recipe's batch; the counting convention: the comment above). size does
+    not enter: a step sees one batch; nor do the other options. The bytes are in `precision`'s floats (a sweep
+    times float32) with int64 labels."""
+    B = RECIPES[recipe].batch_size if batch_size is None else int(batch_size)
+    H = HIDDEN if hidden is None else int(hidden)
+    D, C = INPUTS, CLASSES
+    P = D * H + H + H * C + C  # W1, b1, W2, b2
+
+    # -- matrix products (dense_flops) --
+    dense = (2 * B * D * H  # forward: x @ W1
+             + 2 * B * H * C  # forward: hidden @ W2
+             + 2 * B * H * C  # backward: dW2 = hidden.T @ d_logits
+             + 2 * B * C * H  # backward: d_hidden = d_logits @ W2.T
+             + 2 * B * D * H)  # backward: dW1 = x.T @ d_hidden (no gradient for the inputs themselves)
+
+    # -- everything else, per element --
+    hidden_layer = (B * H  # + b1
+                    + B * H  # ReLU: max(z, 0)
+                    + B * H  # ReLU's backward: the compare z <= 0 that masks d_hidden
+                    + B * H)  # db1 = sum of d_hidden over the batch
+    loss = (B * C  # + b2
+            + B * C  # the row max of the logits
+            + B * C  # logits - max
+            + B * C  # exp
+            + B * C  # the row sum of exp
+            + B  # log of that sum
+            + B * C  # log-probabilities: shifted - log-sum
+            + B)  # the mean of the label's log-probability over the batch
+    loss_backward = (B * C  # softmax = exp(log-probabilities)
+                     + B  # minus 1 at the label
+                     + B * C  # / B, the mean's derivative
+                     + B * C)  # db2 = sum of d_logits over the batch
+    update = UPDATE_FLOPS[recipe] * P
+
+    # -- bytes: the least a step must move --
+    itemsize = np.dtype(precision).itemsize
+    moved = (B * D * itemsize  # the batch's inputs, read
+             + B * np.dtype(np.int64).itemsize  # its labels, read
+             + 2 * P * itemsize  # the parameters, read and written once
+             + 2 * UPDATE_STATE[recipe] * P * itemsize)  # the optimizer's state, read and written once
+
+    # -- activation_bytes: what a step running each operation as a kernel of its own moves on top --
+    # Every intermediate array written once and read once. Per point of the batch, forward: the hidden layer
+    # before and after its ReLU (2 H), the logits and their log-softmax (2 C); backward: the gradients of the
+    # log-softmax and of the logits (2 C), of the hidden layer after and before the ReLU (2 H). And every
+    # parameter's gradient, written by the backward pass and read by the update (P).
+    per_point = (2 * H + 2 * C) + (2 * C + 2 * H)
+    activations = 2 * (B * per_point + P) * itemsize  # x (write + read)
+    return StepCost(flops=float(dense + hidden_layer + loss + loss_backward + update), dense_flops=float(dense),
+                    bytes=float(moved), activation_bytes=float(activations))

@@ -35,13 +35,15 @@ cell raises CannotRun("needs N GPUs, K visible").
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tasks import classifier as classifier_task
 from tasks import cnn as cnn_task
-from tasks.protocol import CannotRun, Chunk, Compiled, TaskOption, curve_problem  # noqa: F401 (for the backends)
+from tasks.protocol import CannotRun, Chunk, Compiled, StepCost, Sweep, TaskOption, curve_problem  # noqa: F401 (for the backends)
 
 NAME = "data-parallel"
 SUMMARY = "data-parallel training: the global batch split over N replicas, gradients all-reduced, vs one device"
@@ -247,3 +249,32 @@ def gpus_needed(replicas: int, visible: int) -> None:
     """Raise CannotRun for a GPU cell with fewer GPUs than replicas: the row says how many it needs."""
     if visible < replicas:
         raise CannotRun(f"needs {replicas} GPUs, {visible} visible")
+
+
+# ------------------------------------------------------------------------------------------ sweeps
+
+# `rosetta sweep --task data-parallel` varies the replica count (docs/sweeps.md). The CNN is the recipe swept:
+# its step is long enough for splitting it to pay, where the classifier's sub-millisecond step only pays
+# the all-reduce. Four replicas on a two-core machine share cores: the sweep shows what that costs too.
+SWEEP = Sweep(
+    sizes=("replicas",),
+    grid=({"replicas": 1}, {"replicas": 2}, {"replicas": 4}),
+    quick_grid=({"replicas": 1}, {"replicas": 2}),
+    steps=30, quick_steps=12, check_steps=5, recipe="cnn", size=QUICK_SIZE,
+)
+
+
+def step_cost(size: int, recipe: str, precision: str = "float32", replicas: int | None = None, **_) -> StepCost:
+    """One global step: the model's own step at the global batch (the replicas share its arithmetic; the
+    model's task counts it, tasks/classifier.py and tasks/cnn.py), plus the all-reduce: each parameter's
+    gradient summed over the replicas (r - 1 additions) and averaged (1), and, in bytes, at least
+    2 (r - 1) gradients sent and received over all replicas (a ring all-reduce's total)."""
+    chosen = RECIPES[recipe]
+    base = classifier_task if chosen.model == "classifier" else cnn_task
+    cost = base.step_cost(size, chosen.base_recipe, precision=precision)
+    r = int(replicas or 1)
+    parameters = sum(math.prod(shape) for shape in base.param_shapes().values())
+    reduce_flops = r * parameters if r > 1 else 0
+    reduce_bytes = 2 * (r - 1) * parameters * np.dtype(precision).itemsize
+    return StepCost(flops=cost.flops + reduce_flops, dense_flops=cost.dense_flops, bytes=cost.bytes + reduce_bytes,
+                    activation_bytes=cost.activation_bytes)

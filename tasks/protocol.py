@@ -22,7 +22,7 @@ task spec lists its own in OPTIONS; the command line offers the union of every d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Chunk(list):
@@ -110,3 +110,61 @@ def curve_problem(losses, steps: int, what: str = "losses") -> str | None:
         return f"wrong: {len(losses)} {what} for {steps} steps"
     bad = [i for i, v in enumerate(losses) if not math.isfinite(v)]
     return f"diverged at step {bad[0]}" if bad else None
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """The arithmetic of one training step at one size, counted by hand from the model's shapes (a task's
+    step_cost(); `rosetta sweep` divides by it). Counted, never measured, so that every framework is held to
+    the same work: a framework that does more (or less) than this shows up as a lower (or higher) rate.
+
+    flops        every floating-point operation of the forward pass, the backward pass and the update
+                 (a multiply-add is 2; exp, log, max and compare count 1 each)
+    dense_flops  the part of flops done by matrix products and convolutions: what a matmul peak applies to
+    bytes        the least one step must move between memory and the processor: the batch read, the
+                 parameters (and the optimizer's state) read and written once. Activations are not counted:
+                 a fully fused step could keep them in cache, so any traffic above this is the framework's
+    activation_bytes
+                 what a step that runs each operation as a kernel of its own moves on top of `bytes`: every
+                 intermediate array (the forward activations, the gradients flowing back) written once and
+                 read once. Default 0: not counted. The report draws both rooflines: the fused one (bytes)
+                 and the unfused one (bytes + activation_bytes), which is where most frameworks live
+    """
+
+    flops: float
+    dense_flops: float
+    bytes: float
+    activation_bytes: float = 0.0
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs per byte: where the step sits on the roofline."""
+        return self.flops / self.bytes if self.bytes else math.inf
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The sizes of a task that `rosetta sweep` may vary (a task's SWEEP).
+
+    sizes        the option names that are sizes (each one of the task's OPTIONS), e.g. ("hidden", "batch_size")
+    grid         the default points, smallest first: one dict per point, option name -> value; the course's
+                 own size first, so that the sweep starts where the task's other runs are
+    quick_grid   `--quick`'s points (default: grid)
+    steps        timed steps per point (the first ones are warm-up: rosetta/worker/timing.py)
+    quick_steps  `--quick`'s timed steps
+    check_steps  steps of the float64 run at each point that is compared with the reference
+    recipe       the recipe swept (default: the task's first)
+    size         the data set size of every cell (default: the task's QUICK_SIZE)
+    options      task options every cell of a sweep takes, whatever the point (e.g. a smaller evaluation set,
+                 so that a cell's time goes to the steps being timed)
+    """
+
+    sizes: tuple
+    grid: tuple
+    quick_grid: tuple | None = None
+    steps: int = 30
+    quick_steps: int = 12
+    check_steps: int = 5
+    recipe: str | None = None
+    size: int | None = None
+    options: dict = field(default_factory=dict)

@@ -24,6 +24,12 @@ This task answers it by running them:
   framework (GB/s; the GPU transfers too, where one is visible) are timed on n x n matrices, n in
   BENCHMARK_SIZES up to the run's size: one warm-up call, then single calls until a time budget is spent,
   each waited for (module.ready(x), else adapter.synchronize) before the clock is read; median and IQR.
+- The recipe "ceiling" (CEILING: what `rosetta sweep` runs beside its grid, docs/sweeps.md) skips the table and
+  measures only the machine's ceiling as this framework reaches it: matmul at n x n (n = the size) and the
+  memory bandwidth of a copy of CEILING_COPY_BYTES, well past the last-level cache, counted as the bytes read
+  plus the bytes written: on the CPU numpy.copyto into a buffer already touched (the memory is the same whatever
+  the framework; a fresh destination would time the page faults of its allocation, about a third of the rate
+  here), on a GPU an addition of two such arrays by the framework on the device (read two, write one).
 
 Optional hooks in a backend module: framework_dtype(name) -> the dtype object its functions take (default:
 the name, e.g. "float32"); device_scope(device) -> a context manager in which arrays are created on that
@@ -77,6 +83,11 @@ RECIPES = {
                                      "at n x n up to the size"),
 }
 DEFAULT_RECIPE = "table"
+CEILING = "ceiling"
+RECIPES[CEILING] = Recipe(CEILING, summary="the machine's ceiling for a sweep: the matmul rate at n x n (n = the "
+                                           "size) and the bandwidth of a 1 GiB copy; no table")
+# Larger than any last-level cache we know of (this machine reports 480 MiB), so the copy streams from memory.
+CEILING_COPY_BYTES = 1 << 30
 
 
 class _Dtype:
@@ -209,7 +220,7 @@ def make_problem(size: int = DEFAULT_SIZE, seed: int = 0, recipe: str = DEFAULT_
     inputs = {"x": x, "y": y, "z": z, "b": rng.standard_normal((3, 4)).astype(precision),
               "v": rng.standard_normal(3).astype(precision), "x1": x[:, None, :].copy()}
     return Problem(inputs=inputs, data=[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]],
-                   benchmark_sizes=benchmark_sizes(size), precision=precision, seed=seed, recipe=RECIPES[recipe])
+                   benchmark_sizes=[size] if recipe == CEILING else benchmark_sizes(size), precision=precision, seed=seed, recipe=RECIPES[recipe])
 
 
 # ------------------------------------------------------------------------------- the code as text
@@ -548,9 +559,49 @@ def benchmark(runner: _Runner, transfer_ok: bool) -> tuple[list, list]:
 
 # ------------------------------------------------------------------------------------ the worker's call
 
+def ceiling(problem: Problem, module, adapter, device: str) -> dict:
+    """The ceiling recipe: matmul at the size, checked against numpy, and a large copy (an addition on a GPU)."""
+    runner = _Runner(problem, module, adapter, device)
+    precision, (n,) = problem.precision, problem.benchmark_sizes
+    itemsize = np.dtype(precision).itemsize
+    rng = np.random.default_rng(problem.seed + 1)
+    a, b = (rng.standard_normal((n, n)).astype(precision) for _ in range(2))
+    x, y = runner.to_framework(a), runner.to_framework(b)
+    with runner.scope():
+        seconds, out = time_calls(lambda: module.matmul(x, y), runner.ready)
+    wrong = compare("close", runner.adapter.to_numpy(out), a @ b, precision)
+    del out, x, y
+    rows = [_rate("matmul", n, seconds, 2.0 * n ** 3 / 1e9, "GFLOP/s")]
+    side = int((CEILING_COPY_BYTES / itemsize) ** 0.5)
+    big = np.ones((side, side), precision)
+    moved = 2.0 * big.nbytes / 1e9  # read once, written once
+    if device == "gpu":
+        x, y = runner.to_framework(big), runner.to_framework(big)
+        with runner.scope():
+            seconds, out = time_calls(lambda: module.add(x, y), runner.ready)
+        rows.append(_rate("add", side, seconds, 1.5 * moved, "GB/s"))
+    else:  # the memory's rate, not the allocator's: a fresh 1 GiB destination would time its page faults
+        destination = np.zeros_like(big)
+        seconds, out = time_calls(lambda: np.copyto(destination, big), lambda out: None)
+        rows.append(_rate("copy", side, seconds, moved, "GB/s"))
+    del out
+    return {"verdict": "ok" if not wrong else f"matmul at n={n}: {wrong}",
+            "metrics": {"peak_matmul_gflops": rows[0]["throughput"], "bandwidth_gbs": rows[1]["throughput"],
+                        "bandwidth_from": rows[1]["benchmark"], "largest_n": n},
+            "report_data": {"benchmarks": rows, "benchmark_sizes": [n], "itemsize": itemsize}, "notes": []}
+
+
+def _rate(name: str, n: int, seconds: list, work: float, unit: str) -> dict:
+    q1, median, q3 = quartiles(seconds)
+    return {"benchmark": name, "n": n, "unit": unit, "median_s": median, "iqr_s": q3 - q1, "repeats": len(seconds),
+            "throughput": work / median if median > 0 else None}
+
+
 def run_backend(problem: Problem, module, adapter, device: str, variant: str) -> dict:
     """Every op checked, the bridge and device transfer measured, the benchmarks timed: the record's
     verdict, metrics, report_data and notes."""
+    if problem.recipe.name == CEILING:
+        return ceiling(problem, module, adapter, device)
     runner = _Runner(problem, module, adapter, device)
     ops = [check_op(runner, op) for op in OPS]
     bridge = measure_bridge(_Runner(problem, module, adapter, "cpu"))  # the bridge is between host arrays

@@ -76,18 +76,110 @@ def test_recipes_default_steps_follow_the_course():
     assert spec.manual_sgd_learning_rate(4999) == pytest.approx(5e-5)
 
 
-@pytest.mark.parametrize("size, recipe, steps, message", [
-    (10, "manual-sgd", None, "too small"),
-    (300, "adam", None, "fewer than one batch"),
-    (1000, "nope", None, "known recipes: manual-sgd"),
-    (1000, "adam", 0, "at least 1"),
+@pytest.mark.parametrize("size, recipe, steps, options, message", [
+    (10, "manual-sgd", None, {}, "too small"),
+    (300, "adam", None, {}, "fewer than one batch"),
+    (1000, "nope", None, {}, "known recipes: manual-sgd"),
+    (1000, "adam", 0, {}, "at least 1"),
+    (1000, "manual-sgd", None, {"hidden": 0}, "--hidden must be a whole number of at least 1, got 0"),
+    (1000, "manual-sgd", None, {"hidden": 2.5}, "--hidden must be a whole number"),
+    (1000, "manual-sgd", None, {"hidden": True}, "--hidden must be a whole number"),
+    (1000, "manual-sgd", None, {"batch_size": 0}, "--batch-size must be a whole number of at least 1, got 0"),
+    (1000, "manual-sgd", None, {"batch_size": "64"}, "--batch-size must be a whole number"),
+    (1000, "manual-sgd", None, {"batch_size": 951}, "950 training points, fewer than one batch of 951 for recipe "
+                                                    "manual-sgd; use a larger --size or a smaller --batch-size"),
+    (20_000, "adam", None, {"batch_size": 19_001, "hidden": 64}, "fewer than one batch of 19001"),
 ])
-def test_validate_says_what_is_wrong(size, recipe, steps, message):
+def test_validate_says_what_is_wrong(size, recipe, steps, options, message):
     with pytest.raises(ValueError, match=message):
-        spec.validate(size, recipe, steps)
+        spec.validate(size, recipe, steps, **options)
+    with pytest.raises(ValueError, match=message):  # make_problem validates before it draws anything
+        spec.make_problem(size=size, recipe=recipe, steps=steps, **options)
     with pytest.raises(UsageError, match=message) as error:  # what the engine shows: one line, no traceback
-        TASK.validate(size, recipe, steps)
+        TASK.validate(size, recipe, steps, **options)
     assert "\n" not in str(error.value)
+
+
+def test_validate_accepts_a_batch_that_exactly_fits_and_numpy_integers():
+    spec.validate(1000, "adam", None, hidden=np.int64(3), batch_size=950)  # 950 training points: one batch
+    assert spec.make_problem(size=1000, recipe="adam", batch_size=950, hidden=1).steps == 1
+
+
+# ------------------------------------------------------------------------------ options: hidden, batch_size
+
+def test_problem_shapes_at_another_hidden_width_and_batch_size():
+    p = spec.make_problem(size=1000, seed=1, recipe="manual-sgd", precision="float64", steps=7, hidden=37,
+                          batch_size=50)
+    assert {k: v.shape for k, v in p.params.items()} == {"W1": (2, 37), "b1": (37,), "W2": (37, 3), "b2": (3,)}
+    assert p.hidden == 37 and p.batch_size == p.recipe.batch_size == 50
+    assert p.batches.shape == (7, 50) and p.batches.max() < 950
+    assert all(v.dtype == np.float64 for v in p.params.values())
+    # a one-epoch recipe's steps follow the batch size given
+    assert spec.make_problem(size=1000, recipe="adam", batch_size=50).steps == 950 // 50
+    # the recipe's other settings stay; RECIPES itself is untouched
+    assert p.recipe.hyper == spec.RECIPES["manual-sgd"].hyper and spec.RECIPES["manual-sgd"].batch_size == 20
+
+
+def test_the_options_change_only_what_they_name():
+    base = spec.make_problem(size=2000, seed=4, recipe="sgd-momentum", precision="float64", steps=9)
+    wide = spec.make_problem(size=2000, seed=4, recipe="sgd-momentum", precision="float64", steps=9, hidden=40)
+    small = spec.make_problem(size=2000, seed=4, recipe="sgd-momentum", precision="float64", steps=9, batch_size=30)
+    for other in (wide, small):  # the data never changes
+        for name in ("x_train", "y_train", "x_val", "y_val"):
+            assert np.array_equal(getattr(base, name), getattr(other, name)), name
+    assert np.array_equal(base.batches, wide.batches) and small.batches.shape == (9, 30)
+    assert all(np.array_equal(base.params[k], small.params[k]) for k in base.params)
+    assert wide.params["b2"].shape == base.params["b2"].shape == (3,)
+
+
+@pytest.mark.parametrize("recipe", list(spec.RECIPES))
+def test_the_default_problem_is_what_it_always_was(recipe):
+    """Defaults leave every existing run bit for bit: hidden=None is hidden=12 is the course's width, batch_size=None
+    is the recipe's own, and the weights are the draws the spec made before the options existed (written out here:
+    three streams spawned from the seed, the weights from the second, randn * 0.01 in the order W1, b1, W2, b2)."""
+    default = spec.make_problem(size=2000, seed=5, recipe=recipe, precision="float64", steps=30)
+    explicit = spec.make_problem(size=2000, seed=5, recipe=recipe, precision="float64", steps=30, hidden=12,
+                                 batch_size=spec.RECIPES[recipe].batch_size)
+    for name in ("x_train", "y_train", "x_val", "y_val", "batches"):
+        assert np.array_equal(getattr(default, name), getattr(explicit, name)), name
+    assert default.params.keys() == explicit.params.keys()
+    assert all(np.array_equal(default.params[k], explicit.params[k]) for k in default.params)
+    assert default.params["W1"].shape == (2, 12) and default.hidden == 12
+    assert default.recipe == spec.RECIPES[recipe]
+
+    _, init_rng, order_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(5).spawn(3))
+    before = {"W1": init_rng.standard_normal((2, 12)) * 0.01, "b1": init_rng.standard_normal((12,)) * 0.01,
+              "W2": init_rng.standard_normal((12, 3)) * 0.01, "b2": init_rng.standard_normal((3,)) * 0.01}
+    assert all(np.array_equal(default.params[k], before[k]) for k in before)
+    assert np.array_equal(default.batches, spec.batch_order(order_rng, 1900, spec.RECIPES[recipe].batch_size, 30))
+
+
+# --------------------------------------------------------------------------------------------------- sweep
+
+def test_the_sweep_starts_at_the_course_s_size_and_grows():
+    sweep = spec.SWEEP
+    recipe = sweep.recipe or TASK.default_recipe
+    size = sweep.size or TASK.quick_size
+    assert set(sweep.sizes) <= set(spec.OPTIONS) and recipe in spec.RECIPES
+    assert sweep.grid[0] == {"hidden": spec.HIDDEN, "batch_size": spec.RECIPES[recipe].batch_size}
+    for point in sweep.grid:  # every point runs at the sweep's data set size
+        assert set(point) == set(sweep.sizes)
+        spec.validate(size, recipe, sweep.steps, **point, **sweep.options)
+    flops = [spec.step_cost(size, recipe, **point).flops for point in sweep.grid]
+    assert flops == sorted(flops) and flops[-1] / flops[0] > 1e4
+
+
+@pytest.mark.slow  # the largest point takes the reference about a second a step
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_no_point_of_the_sweep_diverges_in_its_steps(precision):
+    sweep = spec.SWEEP
+    recipe = sweep.recipe or TASK.default_recipe
+    for point in sweep.grid:
+        p = spec.make_problem(size=sweep.size or TASK.quick_size, seed=0, recipe=recipe, precision=precision,
+                              steps=sweep.steps, **point, **sweep.options)
+        losses, result = train(p)
+        assert spec.check(p, result, losses)["verdict"] == "ok", point
+        assert max(losses) < 1.2 and losses[-1] < losses[0], (point, losses)  # ln 3 = 1.10 at the start
 
 
 def brute_force_auc(scores, positive):

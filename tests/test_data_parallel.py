@@ -226,3 +226,23 @@ def test_the_report_shows_curves_deviation_scaling_and_the_data_parallel_lines()
     assert two["processes"] == 2 and two["sync ms"] is not None
     code = data_parallel_report.sections(view)[-1].markdown
     assert "DDP(" in code and "all_reduce_mean" in code
+
+
+@pytest.mark.parametrize("recipe", ["classifier", "cnn"])
+def test_a_global_steps_cost_is_its_replicas_shares_plus_the_all_reduce(recipe):
+    """Independent of how data_parallel counts: r replicas each running the model's own step on B / r rows
+    do, in matrix products, exactly the work of one step on B rows (each product is linear in the batch);
+    everything else of the global step is the all-reduce, r additions per parameter."""
+    from tasks import classifier, cnn, data_parallel
+
+    chosen = data_parallel.RECIPES[recipe]
+    base = classifier if chosen.model == "classifier" else cnn
+    parameters = sum(int(np.prod(shape)) for shape in base.param_shapes().values())
+    one = data_parallel.step_cost(2000, recipe, replicas=1)
+    assert one == base.step_cost(2000, chosen.base_recipe)
+    for r in (2, 4):
+        shares = [base.step_cost(2000, chosen.base_recipe, batch_size=chosen.batch_size // r) for _ in range(r)]
+        cost = data_parallel.step_cost(2000, recipe, replicas=r)
+        assert cost.dense_flops == sum(s.dense_flops for s in shares)
+        assert cost.flops - one.flops == r * parameters
+        assert cost.bytes - one.bytes == 2 * (r - 1) * parameters * 4

@@ -233,6 +233,18 @@ def test_float64_records_are_identical_to_the_local_executors(cluster, tmp_path)
     assert "Ray node" in report
 
 
+def test_a_sweep_on_the_cluster_is_the_same_command_and_the_same_report(cluster, tmp_path):
+    args = ["--task", "classifier", "--backend", "numpy", "--device", "cpu", "--hidden", "12,32", "--batch-size",
+            "20", "--steps", "4", "--ceiling-size", "128", "--out", str(tmp_path), "--name", "sweep"]
+    result = rosetta("sweep", *args, "--executor", "ray", "--address", cluster.address, env=CLI_ENV, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = records_of(tmp_path / "sweep")
+    assert sorted(r["role"] for r in records) == ["ceiling", "ceiling", "check", "check", "timed", "timed"]
+    assert all(r["status"] == "ok" and r["executor"] == "ray" for r in records), [r.get("verdict") for r in records]
+    report = (tmp_path / "sweep" / "report.md").read_text()
+    assert "## Fastest at each size (cpu)" in report and "## The machine's ceiling" in report
+
+
 def test_the_gpu_cell_lands_on_the_node_with_the_resource_and_no_traffic_leaves_loopback(cluster):
     if not HAS_TORCH:
         pytest.skip("PyTorch is not installed (a GPU cell needs a backend with GPU support): rosetta setup torch")

@@ -78,7 +78,7 @@ def train(problem, device, variant):
     with keras.device("gpu:0" if device == "gpu" else "cpu"):
         model = keras.Sequential([
             keras.Input(shape=(2,)),
-            layers.Dense(12, activation="relu"),
+            layers.Dense(problem.hidden, activation="relu"),
             layers.Dense(3),
         ])
         # Keras' Dense kernels are (in, out), the spec's layout: the weights load as they are.

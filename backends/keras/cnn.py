@@ -3,20 +3,21 @@
 What a Keras user writes: a Sequential model of Conv2D, MaxPooling2D, Flatten and Dense layers, compile()
 with a loss and keras.optimizers.SGD, then fit() and predict(). Keras computes images channels-last
 (NHWC, Conv2D's default data_format), so the spec's NCHW images and OIHW kernels are converted here, and
-back for the Result. The same code runs on the JAX, PyTorch or TensorFlow backend.
+back for the Result. The same code runs on the JAX, PyTorch or TensorFlow backend. The convolutions have
+6*width and 16*width filters (width 1: the tutorial's), read from the spec's weights.
 """
 
 import keras
 import numpy as np
 from keras import layers
 
-from tasks.cnn import Result
+from tasks.cnn import Result, width_of
 
 from .fit_losses import BatchLoss, LossHistory, timed_losses  # per-step losses and times out of fit()
 
 
-# The spec's layout is PyTorch's (NCHW images, OIHW kernels, fc1's 400 inputs flattened C, H, W);
-# Keras' is channels-last (NHWC images, HWIO kernels, Flatten of a 5x5x16 map gives H, W, C order).
+# The spec's layout is PyTorch's (NCHW images, OIHW kernels, fc1's 16*width*5*5 inputs flattened C, H, W);
+# Keras' is channels-last (NHWC images, HWIO kernels, Flatten of a 5x5x(16*width) map gives H, W, C order).
 def nchw_to_nhwc(x):
     return x.transpose(0, 2, 3, 1)
 
@@ -30,19 +31,22 @@ def hwio_to_oihw(w):
 
 
 def fc1_chw_to_hwc(w):
-    return w.reshape(16, 5, 5, -1).transpose(1, 2, 0, 3).reshape(400, -1)
+    channels = len(w) // 25  # 16 * width
+    return w.reshape(channels, 5, 5, -1).transpose(1, 2, 0, 3).reshape(len(w), -1)
 
 
 def fc1_hwc_to_chw(w):
-    return w.reshape(5, 5, 16, -1).transpose(2, 0, 1, 3).reshape(400, -1)
+    channels = len(w) // 25
+    return w.reshape(5, 5, channels, -1).transpose(2, 0, 1, 3).reshape(len(w), -1)
 
 
 def make_model(problem):
+    width = width_of(problem.params)
     model = keras.Sequential([
         keras.Input(shape=(32, 32, 3)),
-        layers.Conv2D(6, 5, activation="relu", name="conv1"),
+        layers.Conv2D(6 * width, 5, activation="relu", name="conv1"),
         layers.MaxPooling2D(2, name="pool1"),
-        layers.Conv2D(16, 5, activation="relu", name="conv2"),
+        layers.Conv2D(16 * width, 5, activation="relu", name="conv2"),
         layers.MaxPooling2D(2, name="pool2"),
         layers.Flatten(name="flatten"),
         layers.Dense(120, activation="relu", name="fc1"),

@@ -23,9 +23,10 @@ class AdaDelta(mx.optimizer.AdaDelta):
 
 
 def make_net(problem, ctx):
+    hidden = problem.params["W1"].shape[1]  # the width the weights were made for (the course's: 12)
     net = nn.HybridSequential()
-    net.add(nn.Dense(12, in_units=2, activation="relu"),
-            nn.Dense(3, in_units=12))
+    net.add(nn.Dense(hidden, in_units=2, activation="relu"),
+            nn.Dense(3, in_units=hidden))
     net.initialize(ctx=ctx)
     net.cast(problem.precision)
     # Start from the spec's weights. Dense stores its weight as (out, in): transpose the spec's (in, out).

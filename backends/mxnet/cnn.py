@@ -3,7 +3,8 @@
 What the Gluon tutorials write: an nn.HybridSequential of Conv2D, MaxPool2D and Dense blocks, a loss from
 gluon.loss and a gluon.Trainer, each step under autograd.record(). MXNet computes NCHW with OIHW kernels,
 as the spec does; only its Dense weights are stored (out, in). Variant "mxnet-hybrid" calls
-net.hybridize() on the same network, which runs it as one cached symbolic graph.
+net.hybridize() on the same network, which runs it as one cached symbolic graph. The convolutions have
+6*width and 16*width channels (width 1: the tutorial's), read from the spec's weights.
 """
 
 import mxnet as mx
@@ -11,18 +12,19 @@ import numpy as np
 from mxnet import autograd, gluon, nd
 from mxnet.gluon import nn
 
-from tasks.cnn import Result
+from tasks.cnn import Result, width_of
 
 
 def make_net(problem, ctx):
+    width = width_of(problem.params)
     net = nn.HybridSequential()
     # in_channels / in_units given, so the weights exist right after initialize() and can be set.
-    net.add(nn.Conv2D(6, kernel_size=5, in_channels=3, activation="relu"),
+    net.add(nn.Conv2D(6 * width, kernel_size=5, in_channels=3, activation="relu"),
             nn.MaxPool2D(pool_size=2, strides=2),
-            nn.Conv2D(16, kernel_size=5, in_channels=6, activation="relu"),
+            nn.Conv2D(16 * width, kernel_size=5, in_channels=6 * width, activation="relu"),
             nn.MaxPool2D(pool_size=2, strides=2),
-            # Dense flattens its (N, 16, 5, 5) input in C, H, W order: the spec's order for fc1's rows.
-            nn.Dense(120, in_units=400, activation="relu"),
+            # Dense flattens its (N, 16 * width, 5, 5) input in C, H, W order: the spec's order for fc1's rows.
+            nn.Dense(120, in_units=16 * width * 5 * 5, activation="relu"),
             nn.Dense(84, in_units=120, activation="relu"),
             nn.Dense(10, in_units=84))
     net.initialize(ctx=ctx)

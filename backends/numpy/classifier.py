@@ -9,9 +9,9 @@ from tasks.classifier import Result
 
 
 def forward(params, x):
-    hidden_in = x @ params["W1"] + params["b1"]  # (B, 2) @ (2, 12) + (12,) -> (B, 12)
+    hidden_in = x @ params["W1"] + params["b1"]  # (B, 2) @ (2, H) + (H,) -> (B, H); H = 12 in the course
     hidden = np.maximum(hidden_in, 0)
-    logits = hidden @ params["W2"] + params["b2"]  # (B, 12) @ (12, 3) + (3,) -> (B, 3)
+    logits = hidden @ params["W2"] + params["b2"]  # (B, H) @ (H, 3) + (3,) -> (B, 3)
     return hidden_in, hidden, logits
 
 

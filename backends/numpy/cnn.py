@@ -64,13 +64,13 @@ def maxpool_backward(d_out, argmax):
 
 def forward(params, x, keep=False):
     """Logits of the network; with keep=True also everything the backward pass needs."""
-    a1, cols1 = conv_forward(x, params["conv1_w"], params["conv1_b"])  # (B, 6, 28, 28)
+    a1, cols1 = conv_forward(x, params["conv1_w"], params["conv1_b"])  # (B, 6w, 28, 28) at width w
     r1 = np.maximum(a1, 0)
-    p1, arg1 = maxpool_forward(r1)  # (B, 6, 14, 14)
-    a2, cols2 = conv_forward(p1, params["conv2_w"], params["conv2_b"])  # (B, 16, 10, 10)
+    p1, arg1 = maxpool_forward(r1)  # (B, 6w, 14, 14)
+    a2, cols2 = conv_forward(p1, params["conv2_w"], params["conv2_b"])  # (B, 16w, 10, 10)
     r2 = np.maximum(a2, 0)
-    p2, arg2 = maxpool_forward(r2)  # (B, 16, 5, 5)
-    f = p2.reshape(len(x), -1)  # (B, 400), in C, H, W order
+    p2, arg2 = maxpool_forward(r2)  # (B, 16w, 5, 5)
+    f = p2.reshape(len(x), -1)  # (B, 400w), in C, H, W order
     h1 = np.maximum(f @ params["fc1_w"] + params["fc1_b"], 0)
     h2 = np.maximum(h1 @ params["fc2_w"] + params["fc2_b"], 0)
     logits = h2 @ params["fc3_w"] + params["fc3_b"]

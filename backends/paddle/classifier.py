@@ -16,18 +16,20 @@ from tasks.classifier import Result
 
 
 class Net(nn.Layer):
-    def __init__(self):
+    def __init__(self, hidden):
         super().__init__()
-        self.lin1 = nn.Linear(2, 12)  # Paddle stores a Linear weight as (in, out): the spec's layout
-        self.lin2 = nn.Linear(12, 3)
+        self.lin1 = nn.Linear(2, hidden)  # Paddle stores a Linear weight as (in, out): the spec's layout
+        self.lin2 = nn.Linear(hidden, 3)
 
     def forward(self, x):
         return self.lin2(F.relu(self.lin1(x)))
 
 
 def make_net(problem):
-    net = Net()  # created in paddle's default dtype, which train() sets to the problem's precision
     p = problem.params
+    # The width the weights were made for (the course's: 12); the layers are created in paddle's default
+    # dtype, which train() sets to the problem's precision.
+    net = Net(hidden=p["W1"].shape[1])
     for layer, w, b in ((net.lin1, p["W1"], p["b1"]), (net.lin2, p["W2"], p["b2"])):
         layer.weight.set_value(w)  # start from the spec's weights, not Paddle's own initialization
         layer.bias.set_value(b)

@@ -4,7 +4,8 @@ What Paddle's tutorials write: a paddle.nn.Layer of Conv2D, MaxPool2D and Linear
 F.cross_entropy and paddle.optimizer.Momentum, one step per batch in dygraph mode. Paddle computes NCHW
 with OIHW kernels and stores Linear weights as (in, out): the spec's layout, so the weights load as they
 are. Variant "paddle-static" converts the same Layer with paddle.jit.to_static: its forward pass and the
-matching backward run as one static program.
+matching backward run as one static program. Net(width) widens the convolutions to 6*width and 16*width
+channels (width 1: the tutorial's).
 """
 
 import numpy as np
@@ -12,16 +13,16 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 
-from tasks.cnn import Result
+from tasks.cnn import Result, width_of
 
 
 class Net(nn.Layer):
-    def __init__(self):
+    def __init__(self, width=1):
         super().__init__()
-        self.conv1 = nn.Conv2D(3, 6, 5)
+        self.conv1 = nn.Conv2D(3, 6 * width, 5)
         self.pool = nn.MaxPool2D(2, 2)
-        self.conv2 = nn.Conv2D(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.conv2 = nn.Conv2D(6 * width, 16 * width, 5)
+        self.fc1 = nn.Linear(16 * width * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
 
@@ -38,7 +39,7 @@ LAYERS = ("conv1", "conv2", "fc1", "fc2", "fc3")
 
 
 def make_net(problem):
-    net = Net()  # created in paddle's default dtype, which train() sets to the problem's precision
+    net = Net(width_of(problem.params))  # in paddle's default dtype, which train() sets to the problem's precision
     for name in LAYERS:
         layer = getattr(net, name)
         layer.weight.set_value(problem.params[f"{name}_w"])  # start from the spec's weights

@@ -3,6 +3,7 @@ tf.GradientTape, and SGD with momentum applied by hand; the step compiled by tf.
 
 TensorFlow computes in NHWC: its CPU kernels for conv2d and max_pool2d take no other layout. So the
 spec's NCHW images and OIHW kernels are converted once, on the way in, and the weights back at the end.
+The network's widths come from the weights it is given (the convolutions have 6*width and 16*width channels).
 """
 
 import tensorflow as tf
@@ -15,20 +16,22 @@ NAMES = ("conv1_w", "conv1_b", "conv2_w", "conv2_b", "fc1_w", "fc1_b", "fc2_w", 
 def to_nhwc(params):
     """The spec's weights in TensorFlow's layout."""
     params = dict(params)
+    channels = len(params["conv2_w"])  # 16 * width
     for conv in ("conv1_w", "conv2_w"):
         params[conv] = params[conv].transpose(2, 3, 1, 0)  # OIHW -> HWIO, what tf.nn.conv2d expects
-    # fc1 reads the flattened 16x5x5 map: its 400 rows go from C,H,W order (PyTorch's flatten of NCHW)
+    # fc1 reads the flattened channels x 5 x 5 map: its rows go from C,H,W order (PyTorch's flatten of NCHW)
     # to H,W,C order (the flatten of NHWC).
-    params["fc1_w"] = params["fc1_w"].reshape(16, 5, 5, 120).transpose(1, 2, 0, 3).reshape(400, 120)
+    params["fc1_w"] = params["fc1_w"].reshape(channels, 5, 5, 120).transpose(1, 2, 0, 3).reshape(-1, 120)
     return params
 
 
 def to_spec(params):
     """The inverse of to_nhwc: TensorFlow's layout back to the spec's."""
     params = dict(params)
+    channels = params["conv2_w"].shape[-1]  # HWIO: the last axis is conv2's outputs
     for conv in ("conv1_w", "conv2_w"):
         params[conv] = params[conv].transpose(3, 2, 0, 1)  # HWIO -> OIHW
-    params["fc1_w"] = params["fc1_w"].reshape(5, 5, 16, 120).transpose(2, 0, 1, 3).reshape(400, 120)
+    params["fc1_w"] = params["fc1_w"].reshape(5, 5, channels, 120).transpose(2, 0, 1, 3).reshape(-1, 120)
     return params
 
 
@@ -43,7 +46,7 @@ class Net(tf.Module):
         x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
         x = tf.nn.relu(tf.nn.conv2d(x, self.conv2_w, strides=1, padding="VALID") + self.conv2_b)
         x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
-        x = tf.reshape(x, [-1, 5 * 5 * 16])  # H, W, C order: fc1_w's rows were permuted to match
+        x = tf.reshape(x, [-1, self.fc1_w.shape[0]])  # H, W, C order: fc1_w's rows were permuted to match
         x = tf.nn.relu(tf.matmul(x, self.fc1_w) + self.fc1_b)
         x = tf.nn.relu(tf.matmul(x, self.fc2_w) + self.fc2_b)
         return tf.matmul(x, self.fc3_w) + self.fc3_b

@@ -1,6 +1,7 @@
 """The CIFAR-10 tutorial's CNN in PyTorch, written as the tutorial writes it: an nn.Module with
 nn.Conv2d, nn.MaxPool2d and nn.Linear, nn.CrossEntropyLoss and optim.SGD with momentum. PyTorch computes
 in NCHW with OIHW kernels, the spec's layout; only nn.Linear's (out, in) weights need a transpose.
+Net(width) widens the convolutions to 6*width and 16*width channels (width 1: the tutorial's).
 """
 
 import torch
@@ -8,16 +9,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-from tasks.cnn import Result
+from tasks.cnn import Result, width_of
 
 
 class Net(nn.Module):
-    def __init__(self):
+    def __init__(self, width=1):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv1 = nn.Conv2d(3, 6 * width, 5)
         self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.conv2 = nn.Conv2d(6 * width, 16 * width, 5)
+        self.fc1 = nn.Linear(16 * width * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
         self.fc3 = nn.Linear(84, 10)
 
@@ -57,7 +58,7 @@ def train(problem, device, variant):
     Y = torch.from_numpy(problem.y_train).to(device)
     batches = torch.from_numpy(problem.batches).to(device)
 
-    net = Net().to(device=device, dtype=X.dtype)
+    net = Net(width_of(problem.params)).to(device=device, dtype=X.dtype)
     load_spec_weights(net, problem.params)
     criterion = nn.CrossEntropyLoss()
     h = problem.recipe.hyper

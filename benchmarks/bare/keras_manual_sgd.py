@@ -68,7 +68,8 @@ def main():
         schedule = rates[0]
 
     with keras.device("cpu"):
-        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(12, activation="relu"), layers.Dense(3)])
+        hidden = problem["W1"].shape[1]  # the problem's hidden width (W1 is (2, hidden))
+        model = keras.Sequential([keras.Input(shape=(2,)), layers.Dense(hidden, activation="relu"), layers.Dense(3)])
         model.layers[0].set_weights([problem["W1"], problem["b1"]])
         model.layers[1].set_weights([problem["W2"], problem["b2"]])
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -5,6 +5,7 @@
     text.py       the words: environment, legends, takeaways, declared differences
     plots.py      matplotlib figures from a TaskView
     sections.py   a task's own sections (tasks/<task>_report.py) and the helpers they draw with
+    sweep.py      a sweep's report: the grid against the machine's ceiling (rosetta/sweeps.py)
     terminal.py, markdown.py, html.py, and CSV here: the renderers
 
 `write_reports(run_dir, registry)` writes results.csv, report.md, the PNG plots and report.html.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rosetta.report import html, markdown, plots
+from rosetta.report import html, markdown, plots, sweep
 from rosetta.report.model import RunReport, build
 from rosetta.results import read_records
 
@@ -29,6 +30,8 @@ def write_reports(run_dir: Path, registry) -> dict[str, Path]:
     report = load(run_dir, registry)
     written = {"csv": run_dir / "results.csv", "markdown": run_dir / "report.md"}
     report.frame.to_csv(written["csv"], index=False)
+    if sweep.build(report) is not None:  # a sweep's report reads the grid against the ceiling
+        return {"csv": written["csv"], **sweep.write(run_dir, report)}
     with_curves = [view for view in report.tasks if plots.curves(view)]
     pngs: dict = {}
     for view in with_curves:
