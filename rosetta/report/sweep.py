@@ -410,7 +410,8 @@ def largest_section(report: SweepReport, device: str) -> Section:
 
 def correctness_section(report: SweepReport) -> Section:
     rows = []
-    keys = sorted(report.checks, key=lambda k: (k[1], k[0]))
+    rank = report.run.registry.rank
+    keys = sorted(report.checks, key=lambda k: (k[1], rank(report.check_records[k]["backend"])))  # reference first
     for variant, device in dict.fromkeys((k[0], k[1]) for k in keys):
         row = {"variant": name_of(report, variant, device)}
         for p in report.points:
@@ -455,11 +456,18 @@ def sweep_figure(report: SweepReport, device: str, kind: str):
     if not series:
         return None
     plt = pyplot()
-    figure, ax = plt.subplots(figsize=(8.5, 5))
+    figure, ax = plt.subplots(figsize=(11, 5.5))
+    # One colour per framework, one marker and dash per variant of it: eighteen lines stay told apart.
+    frameworks = list(dict.fromkeys(timings[0].backend for timings in series.values()))
+    palette = plt.get_cmap("tab10")
+    seen: dict = {}
     for variant, timings in series.items():
+        backend = timings[0].backend
+        k = seen[backend] = seen.get(backend, -1) + 1
         xs = [t.point.flops for t in timings]
         ys = [t.step_s * 1e3 if kind == "time" else t.gflops for t in timings]
-        ax.plot(xs, ys, marker="o", label=variant)
+        ax.plot(xs, ys, label=variant, color=palette(frameworks.index(backend) % 10),
+                marker="osD^v"[k % 5], linestyle=("-", "--", ":", "-.")[k % 4], markersize=5)
     if kind == "rate":
         lines = ceiling_lines(report, device)
         if lines:
@@ -479,7 +487,7 @@ def sweep_figure(report: SweepReport, device: str, kind: str):
     ax.set_title(f"{report.run.run_id}: {report.task.name if report.task else ''} {report.recipe}, "
                  f"{report.precision}, {device}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)  # beside, never over
     figure.tight_layout()
     return figure
 
