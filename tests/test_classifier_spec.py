@@ -170,7 +170,7 @@ def test_the_sweep_starts_at_the_course_s_size_and_grows():
 
 
 @pytest.mark.slow  # the largest point takes the reference about a second a step
-@pytest.mark.parametrize("precision", ["float32", "float64"])
+@pytest.mark.parametrize("precision", ["float32"])  # the timed cells' precision: the float64 checks run 5 steps
 def test_no_point_of_the_sweep_diverges_in_its_steps(precision):
     sweep = spec.SWEEP
     recipe = sweep.recipe or TASK.default_recipe
