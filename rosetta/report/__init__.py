@@ -30,8 +30,9 @@ def write_reports(run_dir: Path, registry) -> dict[str, Path]:
     report = load(run_dir, registry)
     written = {"csv": run_dir / "results.csv", "markdown": run_dir / "report.md"}
     report.frame.to_csv(written["csv"], index=False)
-    if sweep.build(report) is not None:  # a sweep's report reads the grid against the ceiling
-        return {"csv": written["csv"], **sweep.write(run_dir, report)}
+    swept = sweep.build(report)
+    if swept is not None:  # a sweep's report reads the grid against the ceiling
+        return {"csv": written["csv"], **sweep.write(run_dir, swept)}
     with_curves = [view for view in report.tasks if plots.curves(view)]
     pngs: dict = {}
     for view in with_curves:

@@ -492,15 +492,14 @@ def sweep_figure(report: SweepReport, device: str, kind: str):
     return figure
 
 
-def write(run_dir, run: RunReport) -> dict:
+def write(run_dir, report: SweepReport) -> dict:
     """report.md (its figures as PNG files beside it) and report.html (figures embedded) of a sweep."""
     from pathlib import Path
 
     from rosetta.report.html import CSS, environment_html
     from rosetta.report.plots import save
 
-    run_dir = Path(run_dir)
-    report = build(run)
+    run_dir, run = Path(run_dir), report.run
     title = (f"Sweep {run.run_id}: {report.task.name if report.task else ''}, recipe {report.recipe}, "
              f"{report.precision}")
     written, images = {}, {}
